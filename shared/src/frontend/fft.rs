@@ -9,7 +9,9 @@
 //!   block exponent. A butterfly grows a component by at most 1 + √2 < 2^1.28, so nothing can
 //!   reach 2^31. The caller normalises the input to just below 2^29 first, so every stage keeps
 //!   about 29 significant bits whatever the signal level.
-//! - The final split runs in i64 and yields 2·X[k]; the power |2·X[k]|² < 2^67 is held in u128.
+//! - The final split runs in i64 and yields 2·X[k]. Its inputs are below 2^29 (normalised once
+//!   more), so each component of 2·X[k] is below 2^29·2·(1 + √2) < 2^31.3 and the power
+//!   |2·X[k]|² < 2^63.6 fits a u64.
 
 use super::fixed::sin_cos_turn_q30;
 
@@ -24,8 +26,10 @@ const HEADROOM_BITS: u32 = 29;
 /// Twiddle tables (computed by integer code) and the bit-reversal permutation.
 #[derive(Debug, Clone)]
 pub struct RealFft {
-    /// e^{−2πik/256} for k < 128, Q30 (re, im).
-    stage_twiddles: Vec<(i32, i32)>,
+    /// Per stage of length `len` (2, 4, …, 256), e^{−2πik/len} for k < len/2, Q30, stored
+    /// stage after stage so each stage reads its twiddles contiguously.
+    stage_re: Vec<i32>,
+    stage_im: Vec<i32>,
     /// e^{−2πik/512} for k ≤ 256, Q30, for the real-input split.
     split_twiddles: Vec<(i32, i32)>,
     bit_reverse: Vec<u16>,
@@ -34,7 +38,7 @@ pub struct RealFft {
 /// The power spectrum of one frame: `power[k]·2^(−2·exponent − 2)` is |X[k]|² at the input's scale.
 #[derive(Debug, Clone)]
 pub struct PowerSpectrum {
-    pub power: [u128; N_BINS],
+    pub power: [u64; N_BINS],
     /// Net left shift applied to the data: input normalisation minus block shifts.
     pub exponent: i32,
 }
@@ -54,13 +58,24 @@ impl Default for RealFft {
 
 impl RealFft {
     pub fn new() -> Self {
-        let stage_twiddles = (0..HALF / 2).map(|k| twiddle(k, HALF)).collect();
+        let mut stage_re = Vec::with_capacity(HALF);
+        let mut stage_im = Vec::with_capacity(HALF);
+        let mut len = 2;
+        while len <= HALF {
+            for k in 0..len / 2 {
+                let (re, im) = twiddle(k * (HALF / len), HALF);
+                stage_re.push(re);
+                stage_im.push(im);
+            }
+            len *= 2;
+        }
         let split_twiddles = (0..=HALF).map(|k| twiddle(k, FFT_SIZE)).collect();
         let bit_reverse = (0..HALF)
             .map(|i| ((i as u16).reverse_bits() >> (16 - STAGES)) as u16)
             .collect();
         Self {
-            stage_twiddles,
+            stage_re,
+            stage_im,
             split_twiddles,
             bit_reverse,
         }
@@ -68,10 +83,11 @@ impl RealFft {
 
     /// The tables, flattened, for the front end's table hash.
     pub fn table_words(&self) -> impl Iterator<Item = i32> + '_ {
-        self.stage_twiddles
+        self.stage_re
             .iter()
-            .chain(&self.split_twiddles)
-            .flat_map(|&(re, im)| [re, im])
+            .zip(&self.stage_im)
+            .chain(self.split_twiddles.iter().map(|(re, im)| (re, im)))
+            .flat_map(|(&re, &im)| [re, im])
     }
 
     /// Power spectrum of 512 real samples of any magnitude below 2^62. The block is first
@@ -100,30 +116,41 @@ impl RealFft {
             im[j as usize] = scale(input[2 * i + 1]);
         }
         let mut len = 2;
+        let mut offset = 0;
         while len <= HALF {
             exponent -= normalise(&mut re, &mut im);
-            let step = HALF / len;
-            for start in (0..HALF).step_by(len) {
-                for k in 0..len / 2 {
-                    let (wr, wi) = self.stage_twiddles[k * step];
-                    let a = start + k;
-                    let b = a + len / 2;
-                    let (br, bi) = (re[b] as i64, im[b] as i64);
-                    let tr = ((br * wr as i64 - bi * wi as i64 + (1 << 29)) >> 30) as i32;
-                    let ti = ((br * wi as i64 + bi * wr as i64 + (1 << 29)) >> 30) as i32;
-                    let (ar, ai) = (re[a], im[a]);
-                    re[a] = ar + tr;
-                    im[a] = ai + ti;
-                    re[b] = ar - tr;
-                    im[b] = ai - ti;
+            let half = len / 2;
+            let (wre, wim) = (
+                &self.stage_re[offset..offset + half],
+                &self.stage_im[offset..offset + half],
+            );
+            for (re_block, im_block) in re.chunks_exact_mut(len).zip(im.chunks_exact_mut(len)) {
+                let (ra, rb) = re_block.split_at_mut(half);
+                let (ia, ib) = im_block.split_at_mut(half);
+                for ((((ar, ai), br), bi), (&wr, &wi)) in ra
+                    .iter_mut()
+                    .zip(ia.iter_mut())
+                    .zip(rb.iter_mut())
+                    .zip(ib.iter_mut())
+                    .zip(wre.iter().zip(wim))
+                {
+                    let (xr, xi) = (*br as i64, *bi as i64);
+                    let tr = ((xr * wr as i64 - xi * wi as i64 + (1 << 29)) >> 30) as i32;
+                    let ti = ((xr * wi as i64 + xi * wr as i64 + (1 << 29)) >> 30) as i32;
+                    let (yr, yi) = (*ar, *ai);
+                    *ar = yr + tr;
+                    *ai = yi + ti;
+                    *br = yr - tr;
+                    *bi = yi - ti;
                 }
             }
+            offset += half;
             len *= 2;
         }
         exponent -= normalise(&mut re, &mut im);
 
         // Split: 2X[k] = (Z[k] + Z*[N−k]) − i·W^k·(Z[k] − Z*[N−k]), with Z[N] = Z[0].
-        let mut power = [0u128; N_BINS];
+        let mut power = [0u64; N_BINS];
         for (k, p) in power.iter_mut().enumerate() {
             let (zr, zi) = (re[k % HALF] as i64, im[k % HALF] as i64);
             let (cr, ci) = (
@@ -137,9 +164,8 @@ impl RealFft {
             let tr = (dr * wr - di * wi + (1 << 29)) >> 30;
             let ti = (dr * wi + di * wr + (1 << 29)) >> 30;
             // −i·(tr + i·ti) = ti − i·tr
-            let xr = (er + ti) as i128;
-            let xi = (ei - tr) as i128;
-            *p = (xr * xr + xi * xi) as u128;
+            let (xr, xi) = (er + ti, ei - tr);
+            *p = (xr * xr) as u64 + (xi * xi) as u64;
         }
         PowerSpectrum { power, exponent }
     }

@@ -6,11 +6,11 @@
 //! exact i64 product zero-padded to 512 and handed to the integer FFT. With the FFT's block
 //! exponent e, the mel energy of a [-1, 1] signal is M·2^−(128 + 2e), where M = Σ w·P in u128
 //! (15 + 30 bits of input scale, doubled for power, + 36 weight bits + 2 from the FFT's 2·X).
-//! Its log2 is computed in Q24, floored at `log_floor_log2`, and multiplied by ln 2 (Q62),
+//! Its log2 is computed in Q24 from a table with linear interpolation, floored at `log_floor_log2`, and multiplied by ln 2 (Q62),
 //! rounding to Q16 nats.
 
 use super::fft::{RealFft, FFT_SIZE};
-use super::fixed::{log2_q24, sin_cos_turn_q30, LN2_Q62};
+use super::fixed::{sin_cos_turn_q30, Log2Table, LN2_Q62};
 use super::mel::{MelFilterbank, WEIGHT_BITS};
 
 /// Log-mel energies in Q16 nats, band-major: `data[band·frames + t]`.
@@ -58,6 +58,7 @@ pub struct LogMelExtractor<'a> {
     pub hop: usize,
     pub fft: &'a RealFft,
     pub mel: &'a MelFilterbank,
+    pub log2: &'a Log2Table,
     pub floor_log2: i32,
 }
 
@@ -97,7 +98,7 @@ impl LogMelExtractor<'_> {
                 let log2 = if m == 0 {
                     floor_q24
                 } else {
-                    (log2_q24(m) - offset).max(floor_q24)
+                    (self.log2.log2_q24(m) - offset).max(floor_q24)
                 };
                 let nats = (log2 as i128 * LN2_Q62 + (1i128 << 69)) >> 70;
                 data[band * frames + t] = nats as i32;

@@ -119,13 +119,13 @@ impl MelFilterbank {
     }
 
     /// Σ_k w_k·P_k for each band, in the power's units × 2^36.
-    pub fn apply(&self, power: &[u128], out: &mut [u128]) {
+    pub fn apply(&self, power: &[u64], out: &mut [u128]) {
         for (band, o) in self.bands.iter().zip(out.iter_mut()) {
             *o = band
                 .weights
                 .iter()
                 .zip(&power[band.first_bin..])
-                .map(|(&w, &p)| w as u128 * p)
+                .map(|(&w, &p)| w as u128 * p as u128)
                 .sum();
         }
     }

@@ -66,6 +66,7 @@ pub struct Frontend {
     window: Vec<i64>,
     fft: RealFft,
     mel: MelFilterbank,
+    log2: fixed::Log2Table,
     trim: EnergyRule,
     /// One resampler per supported input rate, built on first use.
     resamplers: [OnceLock<Resampler>; SUPPORTED_INPUT_RATES.len()],
@@ -91,6 +92,7 @@ impl Frontend {
                 config.f_min_hz,
                 config.f_max_hz,
             ),
+            log2: fixed::Log2Table::new(),
             trim: EnergyRule::new(&config.trim),
             resamplers: Default::default(),
             table_hash: OnceLock::new(),
@@ -107,7 +109,7 @@ impl Frontend {
     }
 
     /// SHA-256 (hex) of the configuration and every table it produces: window, twiddles, mel
-    /// weights and the resampler for each supported rate. Two front ends with the same hash
+    /// weights, the log table and the resampler for each supported rate. Two front ends with the same hash
     /// compute the same features.
     pub fn table_hash(&self) -> &str {
         self.table_hash.get_or_init(|| {
@@ -211,6 +213,7 @@ impl Frontend {
             hop: self.config.hop_length,
             fft: &self.fft,
             mel: &self.mel,
+            log2: &self.log2,
             floor_log2: self.config.log_floor_log2,
         }
         .run(samples)

@@ -124,24 +124,30 @@ fn header_problem(e: hound::Error) -> Problem {
         hound::Error::Unsupported => Problem::UnsupportedEncoding(
             "a compressed or non-PCM format (e.g. A-law, mu-law, ADPCM)".into(),
         ),
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+        hound::Error::IoError(io) if is_short_read(&io) => {
             Problem::NotWav("the header is cut short".into())
         }
         hound::Error::IoError(io) => Problem::Io(io),
         hound::Error::FormatError(m) if m.contains("channel") => Problem::ZeroChannels,
+        hound::Error::FormatError(m) if m.contains("bits per sample") => {
+            Problem::UnsupportedEncoding(format!("a float format whose {m}"))
+        }
         hound::Error::FormatError(m) => Problem::NotWav(m.to_string()),
         other => Problem::NotWav(other.to_string()),
     }
 }
 
+/// hound reports running out of bytes as `UnexpectedEof` or as an `Other` error with this text.
+fn is_short_read(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes")
+}
+
 fn sample_problem(e: hound::Error, declared: u64, read: usize) -> Problem {
     match e {
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Problem::Truncated {
-                declared,
-                read: read as u64,
-            }
-        }
+        hound::Error::IoError(io) if is_short_read(&io) => Problem::Truncated {
+            declared,
+            read: read as u64,
+        },
         hound::Error::IoError(io) => Problem::Io(io),
         hound::Error::UnfinishedSample => Problem::Truncated {
             declared,

@@ -1,0 +1,380 @@
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::frontend::{Frontend, FrontendConfig};
+
+/// Manifest format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Unique name of this export, e.g. `default-edge-2026-11-24`.
+    pub bundle_id: String,
+    /// Model preset: `edge`, `paper`, or a custom name.
+    pub preset: String,
+    pub frontend: FrontendStamp,
+    pub files: Vec<ModelFile>,
+    #[serde(default)]
+    pub hyper_parameters: BTreeMap<String, serde_json::Value>,
+    pub provenance: Provenance,
+    /// Evaluation figures measured at export (name → value), e.g. `sen_map`.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The front end a bundle's models were trained on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontendStamp {
+    pub config: FrontendConfig,
+    pub table_hash: String,
+}
+
+impl FrontendStamp {
+    pub fn of(frontend: &Frontend) -> Self {
+        Self {
+            config: frontend.config().clone(),
+            table_hash: frontend.table_hash().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SpeechEncoder,
+    GeneratorStage1,
+    GeneratorStage2,
+    GeneratorStage3,
+}
+
+impl Role {
+    /// Generator stage number (1-based), if this is a generator stage.
+    pub fn stage(self) -> Option<u8> {
+        match self {
+            Role::SpeechEncoder => None,
+            Role::GeneratorStage1 => Some(1),
+            Role::GeneratorStage2 => Some(2),
+            Role::GeneratorStage3 => Some(3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F32,
+    Int8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DType {
+    F32,
+    I64,
+    I32,
+    I8,
+    U8,
+}
+
+/// A dimension: fixed, or named and chosen at run time (e.g. the number of speech frames).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(u64),
+    Symbol(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<Dim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub role: Role,
+    /// Path relative to the bundle folder.
+    pub path: String,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    pub precision: Precision,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Dataset name or path the models were trained on.
+    pub dataset: String,
+    pub seed: u64,
+    /// Training steps per network, e.g. {"sen": 12000, "rdg": 40000}.
+    #[serde(default)]
+    pub steps: BTreeMap<String, u64>,
+    /// Version of the `s2i-host` that exported the bundle.
+    pub exporter: String,
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// Why a bundle cannot be used. Every variant names the manifest or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: cannot read the manifest: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid manifest: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: manifest format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+    #[error("{path}: listed in the manifest but cannot be read: {source}")]
+    MissingFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: SHA-256 is {actual}, the manifest says {expected}: the file is corrupted or was replaced")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path}: the bundle was made with a different front end ({differences}); this build's tables hash to {ours}, the bundle's to {theirs}. Re-export the bundle with this version of s2i-host")]
+    FrontendMismatch {
+        path: PathBuf,
+        differences: String,
+        ours: String,
+        theirs: String,
+    },
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Lower-case hex SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl Manifest {
+    /// Reads `<bundle>/manifest.json` and checks that it is well formed (not the files: see
+    /// [`Manifest::verify_files`]).
+    pub fn read(bundle: &Path) -> Result<Self, ManifestError> {
+        let path = bundle.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Parses manifest JSON; `path` labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        // Check the version first, so a future format gets a version error, not a parse error.
+        let raw: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| ManifestError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Some(found) = raw.get("format_version").and_then(|v| v.as_u64()) {
+            if found != FORMAT_VERSION as u64 {
+                return Err(ManifestError::Version {
+                    path: path.to_path_buf(),
+                    found: found.min(u32::MAX as u64) as u32,
+                });
+            }
+        }
+        let manifest: Manifest =
+            serde_json::from_value(raw).map_err(|source| ManifestError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        manifest.validate(path)?;
+        Ok(manifest)
+    }
+
+    /// Structural checks: one speech encoder, generator stages 1..=n without gaps, safe relative
+    /// paths, well-formed hashes, named tensors with shapes.
+    pub fn validate(&self, path: &Path) -> Result<(), ManifestError> {
+        let invalid = |problem: String| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if self.format_version != FORMAT_VERSION {
+            return Err(ManifestError::Version {
+                path: path.to_path_buf(),
+                found: self.format_version,
+            });
+        }
+        if self.bundle_id.trim().is_empty() {
+            return Err(invalid("bundle_id is empty".into()));
+        }
+        if !is_sha256_hex(&self.frontend.table_hash) {
+            return Err(invalid(format!(
+                "frontend.table_hash {:?} is not a 64-digit lower-case hex SHA-256",
+                self.frontend.table_hash
+            )));
+        }
+        self.frontend
+            .config
+            .validate()
+            .map_err(|e| invalid(format!("frontend.config: {e}")))?;
+        let encoders = self
+            .files
+            .iter()
+            .filter(|f| f.role == Role::SpeechEncoder)
+            .count();
+        if encoders != 1 {
+            return Err(invalid(format!(
+                "expected exactly one speech_encoder file, found {encoders}"
+            )));
+        }
+        let mut stages: Vec<u8> = self.files.iter().filter_map(|f| f.role.stage()).collect();
+        stages.sort_unstable();
+        if stages.is_empty() || stages != (1..=stages.len() as u8).collect::<Vec<_>>() {
+            return Err(invalid(format!(
+                "generator stages must be 1..=n, each once; found {stages:?}"
+            )));
+        }
+        for f in &self.files {
+            let p = Path::new(&f.path);
+            if f.path.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+                return Err(invalid(format!(
+                    "file path {:?} must be relative and stay inside the bundle",
+                    f.path
+                )));
+            }
+            if !is_sha256_hex(&f.sha256) {
+                return Err(invalid(format!(
+                    "{}: sha256 {:?} is not a 64-digit lower-case hex digest",
+                    f.path, f.sha256
+                )));
+            }
+            if f.inputs.is_empty() || f.outputs.is_empty() {
+                return Err(invalid(format!(
+                    "{}: inputs and outputs must be listed",
+                    f.path
+                )));
+            }
+            for t in f.inputs.iter().chain(&f.outputs) {
+                if t.name.is_empty() || t.shape.is_empty() {
+                    return Err(invalid(format!(
+                        "{}: every tensor needs a name and a shape",
+                        f.path
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every listed file exists and has the recorded SHA-256.
+    pub fn verify_files(&self, bundle: &Path) -> Result<(), ManifestError> {
+        for f in &self.files {
+            let path = bundle.join(&f.path);
+            let actual = sha256_file(&path).map_err(|source| ManifestError::MissingFile {
+                path: path.clone(),
+                source,
+            })?;
+            if actual != f.sha256 {
+                return Err(ManifestError::HashMismatch {
+                    path,
+                    expected: f.sha256.clone(),
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a bundle whose front end differs from `frontend` (this build's).
+    pub fn check_frontend(&self, frontend: &Frontend, bundle: &Path) -> Result<(), ManifestError> {
+        let ours = FrontendStamp::of(frontend);
+        if ours == self.frontend {
+            return Ok(());
+        }
+        let a = serde_json::to_value(&ours.config).unwrap_or_default();
+        let b = serde_json::to_value(&self.frontend.config).unwrap_or_default();
+        let mut differences: Vec<String> = match (a.as_object(), b.as_object()) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: bundle {} vs ours {v}",
+                        b.get(k).cloned().unwrap_or_default()
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if differences.is_empty() {
+            differences.push("same parameters, different tables".into());
+        }
+        Err(ManifestError::FrontendMismatch {
+            path: bundle.join(MANIFEST_FILE),
+            differences: differences.join("; "),
+            ours: ours.table_hash,
+            theirs: self.frontend.table_hash.clone(),
+        })
+    }
+
+    /// Everything the board checks before loading: structure, front end, file hashes.
+    pub fn load_verified(bundle: &Path, frontend: &Frontend) -> Result<Self, ManifestError> {
+        let manifest = Self::read(bundle)?;
+        manifest.check_frontend(frontend, bundle)?;
+        manifest.verify_files(bundle)?;
+        Ok(manifest)
+    }
+
+    pub fn file(&self, role: Role) -> Option<&ModelFile> {
+        self.files.iter().find(|f| f.role == role)
+    }
+
+    pub fn generator_stages(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.role.stage().is_some())
+            .count()
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("manifest serialises")
+    }
+}

@@ -1,0 +1,173 @@
+//! The bundle manifest: round trip, and one clear refusal for each way a bundle can be wrong.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use s2i_shared::bundle::*;
+use s2i_shared::frontend::{Frontend, FrontendConfig};
+
+fn spec(name: &str, shape: Vec<Dim>) -> TensorSpec {
+    TensorSpec {
+        name: name.into(),
+        dtype: DType::F32,
+        shape,
+    }
+}
+
+fn make_bundle(dir: &Path) -> Manifest {
+    let frontend = Frontend::default();
+    let mut files = Vec::new();
+    for (role, name, body) in [
+        (
+            Role::SpeechEncoder,
+            "speech_encoder.onnx",
+            b"encoder bytes".as_slice(),
+        ),
+        (
+            Role::GeneratorStage1,
+            "generator_stage1.onnx",
+            b"stage one bytes".as_slice(),
+        ),
+        (
+            Role::GeneratorStage2,
+            "generator_stage2.onnx",
+            b"stage two bytes".as_slice(),
+        ),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+        files.push(ModelFile {
+            role,
+            path: name.into(),
+            sha256: sha256_file(&dir.join(name)).unwrap(),
+            precision: Precision::F32,
+            inputs: vec![spec(
+                "features",
+                vec![Dim::Fixed(1), Dim::Fixed(40), Dim::Symbol("T".into())],
+            )],
+            outputs: vec![spec("embedding", vec![Dim::Fixed(1), Dim::Fixed(256)])],
+        });
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        bundle_id: "test-bundle".into(),
+        preset: "edge".into(),
+        frontend: FrontendStamp::of(&frontend),
+        files,
+        hyper_parameters: BTreeMap::from([("ngf".to_string(), serde_json::json!(32))]),
+        provenance: Provenance {
+            dataset: "synthetic birds".into(),
+            seed: 7,
+            steps: BTreeMap::from([("sen".to_string(), 100)]),
+            exporter: "test".into(),
+            git_commit: None,
+            created_at: None,
+        },
+        metrics: BTreeMap::from([("sen_map".to_string(), 0.42)]),
+    };
+    std::fs::write(dir.join(MANIFEST_FILE), manifest.to_json_pretty()).unwrap();
+    manifest
+}
+
+fn rewrite(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(MANIFEST_FILE);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, serde_json::to_string(&v).unwrap()).unwrap();
+}
+
+fn refusal(dir: &Path) -> String {
+    let e = Manifest::load_verified(dir, &Frontend::default()).expect_err("bundle was accepted");
+    let msg = e.to_string();
+    println!("{msg}");
+    msg
+}
+
+#[test]
+fn a_good_bundle_round_trips_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = make_bundle(dir.path());
+    let read = Manifest::load_verified(dir.path(), &Frontend::default()).unwrap();
+    assert_eq!(read, written);
+    assert_eq!(read.generator_stages(), 2);
+    assert_eq!(
+        read.file(Role::GeneratorStage2).unwrap().path,
+        "generator_stage2.onnx"
+    );
+    // The symbolic frame dimension serialises as a string, fixed ones as numbers.
+    let json = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
+    assert!(json.contains("\"T\""));
+}
+
+#[test]
+fn each_broken_bundle_is_refused_with_a_clear_reason() {
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        (
+            "cannot read the manifest",
+            Box::new(|d| std::fs::remove_file(d.join(MANIFEST_FILE)).unwrap()),
+        ),
+        (
+            "not a valid manifest",
+            Box::new(|d| std::fs::write(d.join(MANIFEST_FILE), "{ not json").unwrap()),
+        ),
+        (
+            "format version 9 is not supported",
+            Box::new(|d| rewrite(d, |v| v["format_version"] = 9.into())),
+        ),
+        (
+            "expected exactly one speech_encoder file, found 2",
+            Box::new(|d| rewrite(d, |v| v["files"][1]["role"] = "speech_encoder".into())),
+        ),
+        (
+            "generator stages must be 1..=n, each once; found [1, 3]",
+            Box::new(|d| rewrite(d, |v| v["files"][2]["role"] = "generator_stage3".into())),
+        ),
+        (
+            "must be relative and stay inside the bundle",
+            Box::new(|d| rewrite(d, |v| v["files"][0]["path"] = "../../etc/passwd".into())),
+        ),
+        (
+            "is not a 64-digit lower-case hex",
+            Box::new(|d| rewrite(d, |v| v["files"][0]["sha256"] = "abc".into())),
+        ),
+        (
+            "listed in the manifest but cannot be read",
+            Box::new(|d| std::fs::remove_file(d.join("generator_stage1.onnx")).unwrap()),
+        ),
+        (
+            "the file is corrupted or was replaced",
+            Box::new(|d| std::fs::write(d.join("generator_stage2.onnx"), b"tampered").unwrap()),
+        ),
+        (
+            "different front end (n_mels: bundle 64 vs ours 40)",
+            Box::new(|d| rewrite(d, |v| v["frontend"]["config"]["n_mels"] = 64.into())),
+        ),
+        (
+            "different front end (same parameters, different tables)",
+            Box::new(|d| rewrite(d, |v| v["frontend"]["table_hash"] = "0".repeat(64).into())),
+        ),
+    ];
+    for (needle, damage) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        make_bundle(dir.path());
+        damage(dir.path());
+        let msg = refusal(dir.path());
+        assert!(msg.contains(needle), "{msg:?} should say {needle:?}");
+        assert!(
+            msg.contains(&dir.path().display().to_string()),
+            "{msg:?} should name the bundle"
+        );
+    }
+}
+
+#[test]
+fn a_front_end_config_differing_in_tables_only_changes_the_hash() {
+    let a = Frontend::default();
+    let b = Frontend::new(FrontendConfig {
+        resampler_zero_crossings: 16,
+        ..FrontendConfig::default()
+    })
+    .unwrap();
+    assert_ne!(a.table_hash(), b.table_hash());
+    assert_eq!(a.table_hash(), Frontend::default().table_hash());
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets up a Debian workstation (or CI runner) that has only Rust to build and test s2igan-edge.
+# Idempotent: a second run checks what is there and returns in about a second.
+#   - Debian packages: compilers, ALSA headers, espeak-ng, qemu-user, the aarch64 cross gcc, venv
+#   - the aarch64-unknown-linux-gnu Rust target
+#   - .venv/ with torch==2.13.0 (libtorch for tch), onnx and onnxruntime (export checks)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+APT_PACKAGES=(build-essential pkg-config libasound2-dev espeak-ng qemu-user gcc-aarch64-linux-gnu
+  libc6-dev-arm64-cross python3-venv python3-pip)
+PY_REQUIREMENTS=(torch==2.13.0 onnx onnxruntime numpy)
+RUST_TARGETS=(aarch64-unknown-linux-gnu)
+
+say() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+for t in "${RUST_TARGETS[@]}"; do
+  if ! grep -qx "$t" <<<"$installed_targets"; then
+    say "adding Rust target $t"
+    rustup target add "$t"
+  fi
+done
+
+stamp=".venv/.s2i-requirements"
+want="${PY_REQUIREMENTS[*]}"
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating .venv with ${want} (about 3 GB, a minute or two)"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q "${PY_REQUIREMENTS[@]}"
+  echo "$want" >"$stamp"
+fi
+say "ready (source deploy/dev-env.sh for cargo commands that build the trainer)"

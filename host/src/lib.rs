@@ -1,0 +1,4 @@
+//! The s2igan-edge trainer: datasets, the speech embedding network (SEN), the generator (RDG),
+//! evaluation and export. Everything runs on libtorch through tch, on CUDA when present.
+
+pub mod doctor;

@@ -76,6 +76,9 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(path, serde_json::to_string(&v).unwrap()).unwrap();
 }
 
+/// A way to damage a good bundle, and what the refusal must say.
+type Damage = (&'static str, Box<dyn Fn(&Path)>);
+
 fn refusal(dir: &Path) -> String {
     let e = Manifest::load_verified(dir, &Frontend::default()).expect_err("bundle was accepted");
     let msg = e.to_string();
@@ -101,7 +104,7 @@ fn a_good_bundle_round_trips_and_verifies() {
 
 #[test]
 fn each_broken_bundle_is_refused_with_a_clear_reason() {
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let cases: Vec<Damage> = vec![
         (
             "cannot read the manifest",
             Box::new(|d| std::fs::remove_file(d.join(MANIFEST_FILE)).unwrap()),

@@ -36,7 +36,7 @@ fn hz_to_mel(hz_q20: i128) -> i128 {
     let thousand = 1000i128 << HZ_BITS;
     if hz_q20 < thousand {
         // mel = 3·f/200
-        div_round_i128(3 * hz_q20 << (MEL_BITS - HZ_BITS), 200)
+        div_round_i128((3 * hz_q20) << (MEL_BITS - HZ_BITS), 200)
     } else {
         // mel = 15 + 27·log2(f/1000)/log2(6.4)
         let ratio = log2_q40(hz_q20 as u128) - log2_q40(thousand as u128);
@@ -51,7 +51,7 @@ fn mel_to_hz(mel_q40: i128) -> i128 {
         div_round_i128(200 * mel_q40, 3 << (MEL_BITS - HZ_BITS))
     } else {
         // f = 1000 · 2^(log2(6.4)·(mel − 15)/27)
-        let exponent = div_round_i128((mel_q40 - fifteen) * log2_6_4() >> MEL_BITS, 27);
+        let exponent = div_round_i128(((mel_q40 - fifteen) * log2_6_4()) >> MEL_BITS, 27);
         let factor_q40 = exp2_q40(exponent);
         div_round_i128(1000 * factor_q40, 1i128 << (MEL_BITS - HZ_BITS))
     }
@@ -97,7 +97,7 @@ impl MelFilterbank {
                     }
                     first_bin.get_or_insert(k);
                     // × 2/(hi − lo) Hz⁻¹ with hi − lo in Q20 → Q36.
-                    let w = div_round_i128(height * 2 << (WEIGHT_BITS + HZ_BITS - 40), hi - lo);
+                    let w = div_round_i128((height * 2) << (WEIGHT_BITS + HZ_BITS - 40), hi - lo);
                     weights.push(u32::try_from(w).expect("Slaney weight fits Q36 in u32"));
                 }
                 MelBand {

@@ -1,4 +1,5 @@
 //! The s2igan-edge trainer: datasets, the speech embedding network (SEN), the generator (RDG),
 //! evaluation and export. Everything runs on libtorch through tch, on CUDA when present.
 
+pub mod data;
 pub mod doctor;

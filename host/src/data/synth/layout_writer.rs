@@ -163,7 +163,8 @@ impl Staging {
     /// Moves the finished set to OUT, replacing an earlier set made by this generator.
     pub fn commit(self) -> Result<PathBuf> {
         check_replaceable(&self.out)?;
-        if self.out.exists() {
+        // An earlier set is moved aside first and removed only once the new one is in place.
+        let previous = if self.out.exists() {
             let mut old = self.root.clone().into_os_string();
             old.push(".old");
             let old = PathBuf::from(old);
@@ -174,23 +175,20 @@ impl Staging {
             fs::rename(&self.out, &old).with_context(|| {
                 format!("cannot move the previous {} aside", self.out.display())
             })?;
-            fs::rename(&self.root, &self.out).with_context(|| {
-                format!(
-                    "cannot move {} to {}",
-                    self.root.display(),
-                    self.out.display()
-                )
-            })?;
+            Some(old)
+        } else {
+            None
+        };
+        fs::rename(&self.root, &self.out).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                self.root.display(),
+                self.out.display()
+            )
+        })?;
+        if let Some(old) = previous {
             fs::remove_dir_all(&old)
                 .with_context(|| format!("cannot remove the previous set at {}", old.display()))?;
-        } else {
-            fs::rename(&self.root, &self.out).with_context(|| {
-                format!(
-                    "cannot move {} to {}",
-                    self.root.display(),
-                    self.out.display()
-                )
-            })?;
         }
         Ok(self.out)
     }

@@ -3,3 +3,6 @@
 
 pub mod data;
 pub mod doctor;
+pub mod report;
+pub mod sen;
+pub mod train;

@@ -20,6 +20,21 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// The speech embedding network: train, evaluate, extract caption embeddings.
+    Sen {
+        #[command(subcommand)]
+        command: SenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SenCommand {
+    /// Train the speech and image encoders jointly (matching + class loss).
+    Train(Box<s2i_host::sen::TrainArgs>),
+    /// SEN mAP and speech→image R@k on the test split, and a projection PNG of the embeddings.
+    Eval(s2i_host::sen::eval::EvalArgs),
+    /// One embedding per spoken caption, for generator training.
+    Extract(s2i_host::sen::extract::ExtractArgs),
 }
 
 #[derive(Subcommand)]
@@ -43,6 +58,11 @@ fn main() -> Result<()> {
                 print!("{report}");
                 Ok(())
             }
+        },
+        Command::Sen { command } => match command {
+            SenCommand::Train(args) => s2i_host::sen::trainer::run(&args),
+            SenCommand::Eval(args) => s2i_host::sen::eval::run(&args).map(|_| ()),
+            SenCommand::Extract(args) => s2i_host::sen::extract::run(&args).map(|_| ()),
         },
     }
 }

@@ -1,0 +1,15 @@
+//! What every trainer shares: the optimiser, atomic checkpoints, the metrics log, the compute
+//! device, Ctrl-C, and the progress bar.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod device;
+pub mod interrupt;
+pub mod metrics_log;
+pub mod progress;
+
+pub use adam::{Adam, AdamConfig};
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use device::{resolve_device, DeviceChoice};
+pub use interrupt::Interrupt;
+pub use metrics_log::MetricsLog;

@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tch::{nn::VarStore, Device};
 
-use crate::data::{batch_rng, BatchPlan, Dataset, Draw, ImageOptions, LoadOptions, Split};
+use crate::data::{
+    batch_rng, BatchPlan, Dataset, Draw, ImageOptions, LoadOptions, Split, SplitOptions,
+};
 use crate::report::{LineChart, Series};
 use crate::train::checkpoint::named_variables;
 use crate::train::metrics_log::{self, MetricsLog};
@@ -81,6 +83,9 @@ pub struct TrainArgs {
     /// Stop (with a checkpoint and a final validation) after this many minutes of training.
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// Share of each training class's images held out for validation (model selection).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
 }
 
 impl TrainArgs {
@@ -106,6 +111,7 @@ impl TrainArgs {
             seed: None,
             inception_weights: None,
             max_minutes: None,
+            val_fraction: 0.1,
         }
     }
 
@@ -169,6 +175,21 @@ pub struct SenTrainer {
 
 /// Loads a dataset the way SEN training wants it (images and features kept in memory).
 pub fn load_dataset(data: &Path, config: &SenConfig, inception: bool) -> Result<Dataset> {
+    load_dataset_with(
+        data,
+        config,
+        inception,
+        SplitOptions::default().val_fraction,
+    )
+}
+
+/// [`load_dataset`] with another validation share.
+pub fn load_dataset_with(
+    data: &Path,
+    config: &SenConfig,
+    inception: bool,
+    val_fraction: f64,
+) -> Result<Dataset> {
     let image = if inception {
         ImageOptions::paper()
     } else {
@@ -179,6 +200,10 @@ pub fn load_dataset(data: &Path, config: &SenConfig, inception: bool) -> Result<
         keep_images_in_memory: true,
         keep_features_in_memory: true,
         progress: true,
+        split: SplitOptions {
+            val_fraction,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let ds = Dataset::load(data, &opts)
@@ -325,7 +350,10 @@ pub fn check_header(
             )
         })?;
     if let Some(expected) = expected {
-        if &config != expected {
+        // A resumed run may be given more (or fewer) epochs; everything else must match.
+        let mut same_epochs = config.clone();
+        same_epochs.schedule.epochs = expected.schedule.epochs;
+        if &same_epochs != expected {
             bail!(
                 "{}: the checkpoint was trained with preset `{}` and another configuration than \
                  this run's (preset `{}`); resume with the options it was started with",
@@ -355,8 +383,21 @@ pub fn validate(trainer: &SenTrainer, ds: &Dataset, split: Split) -> Result<(f64
     ))
 }
 
-/// Runs `sen train`.
+/// Runs `sen train`, stopping cleanly on Ctrl-C.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    run_with(args, Interrupt::install()).map(|_| ())
+}
+
+/// How a training run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSummary {
+    pub position: Position,
+    pub interrupted: bool,
+    pub time_limit: bool,
+}
+
+/// Runs `sen train` with the given stop flag (tests pass one they control).
+pub fn run_with(args: &TrainArgs, interrupt: Interrupt) -> Result<TrainSummary> {
     let config = args.config()?;
     let device = resolve_device(args.device, args.threads)?;
     let out = &args.out;
@@ -377,7 +418,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(p) => Some(InceptionFeatures::load(p, device)?),
         None => None,
     };
-    let ds = load_dataset(&args.data, &config, inception.is_some())?;
+    let ds = load_dataset_with(&args.data, &config, inception.is_some(), args.val_fraction)?;
     let train_items = ds.split(Split::Train).len();
     if config.schedule.batch_size > train_items {
         bail!(
@@ -406,6 +447,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut log = if args.resume {
         let ck = Checkpoint::load(&last)?;
         trainer.restore(&last, &ck)?;
+        // The position may come from a run with another epoch count; the new count rules.
+        trainer.sen.config.schedule.epochs = config.schedule.epochs;
         if ck.header["dataset"]["table_hash"] != dataset_info["table_hash"] {
             bail!(
                 "{}: the run was trained on features of another front end ({}), this build computes {}",
@@ -453,7 +496,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         config.embedding_dim(),
         if config.loss.distinctive { "on" } else { "off" },
     );
-    let interrupt = Interrupt::install();
     let bar = training_bar(total_steps, trainer.position.global_step);
     let started = Instant::now();
     let deadline = args.max_minutes.map(|m| m * 60.0);
@@ -493,7 +535,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             out.join(BEST).display()
         );
     }
-    Ok(())
+    Ok(TrainSummary {
+        position: trainer.position,
+        interrupted: stop == Stop::Interrupted,
+        time_limit: stop == Stop::TimeLimit,
+    })
+}
+
+/// A line above the bar, or on stdout when the bar is hidden (not a terminal: logs).
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -564,14 +619,17 @@ fn train_loop(
         }
         if sums.3 > 0 {
             let n = sums.3 as f64;
-            bar.println(format!(
-                "epoch {epoch}: loss {:.4} (L_m {:.4}, L_d {:.4}) lr {:.1e} [{:.1} min]",
-                sums.0 / n,
-                sums.1 / n,
-                sums.2 / n,
-                trainer.adam.lr(),
-                started.elapsed().as_secs_f64() / 60.0
-            ));
+            say(
+                bar,
+                format!(
+                    "epoch {epoch}: loss {:.4} (L_m {:.4}, L_d {:.4}) lr {:.1e} [{:.1} min]",
+                    sums.0 / n,
+                    sums.1 / n,
+                    sums.2 / n,
+                    trainer.adam.lr(),
+                    started.elapsed().as_secs_f64() / 60.0
+                ),
+            );
         }
         trainer.position.epoch += 1;
         trainer.position.step_in_epoch = 0;
@@ -600,13 +658,16 @@ fn validation(
         "val_r1": recall[0], "val_r5": recall[1], "val_r10": recall[2],
     }))?;
     let better = trainer.position.best_val_map.is_none_or(|b| map > b);
-    bar.println(format!(
-        "validation after epoch {epoch}: mAP {map:.4}, R@1/5/10 {:.3}/{:.3}/{:.3}{}",
-        recall[0],
-        recall[1],
-        recall[2],
-        if better { "  (new best)" } else { "" }
-    ));
+    say(
+        bar,
+        format!(
+            "validation after epoch {epoch}: mAP {map:.4}, R@1/5/10 {:.3}/{:.3}/{:.3}{}",
+            recall[0],
+            recall[1],
+            recall[2],
+            if better { "  (new best)" } else { "" }
+        ),
+    );
     if better {
         trainer.position.best_val_map = Some(map);
         trainer.position.best_epoch = Some(epoch);

@@ -10,7 +10,7 @@ use tch::{nn, nn::ModuleT, Kind, Tensor};
 use super::config::ImageEncoderConfig;
 use super::inception::InceptionFeatures;
 
-/// Stride-2 conv blocks (3×3, BN, LeakyReLU 0.2), global average pooling.
+/// Stride-2 conv blocks (3×3, BN, LeakyReLU with tch's 0.01 slope), global average pooling.
 #[derive(Debug)]
 pub struct SmallCnn {
     input_size: i64,

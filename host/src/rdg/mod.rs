@@ -1,0 +1,34 @@
+//! The densely-stacked generator with relation supervision (spec §5–§8).
+//!
+//! One file per network: [`generator`] (DG, with [`conditioning`] and the [`blocks`]),
+//! [`discriminator`] (D64/D128/D256), [`relation`] (RS); the [`losses`] over their outputs, the
+//! generator's [`ema`], the spec's [`init`]ialisation, and the [`config`] with the `paper` and
+//! `edge` presets and their costs. The training loop lives elsewhere and calls these.
+
+pub mod blocks;
+pub mod conditioning;
+pub mod config;
+pub mod discriminator;
+pub mod ema;
+pub mod generator;
+pub mod init;
+pub mod losses;
+pub mod relation;
+
+pub use conditioning::{kl_loss, ConditioningAugmentation};
+pub use config::RdgConfig;
+pub use discriminator::{Discriminator, DiscriminatorLogits};
+pub use ema::Ema;
+pub use generator::{Generator, GeneratorOutput};
+pub use init::{init_weights, init_weights_under};
+pub use losses::{
+    bce_with_logits, discriminator_loss, discriminator_loss_on, generator_adversarial_loss,
+    generator_loss, GeneratorLoss,
+};
+pub use relation::{
+    generator_relation_loss, pair_loss, supervisor_loss, PairKind, RelationEmbeddings,
+    RelationSupervisor,
+};
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,19 @@ enum Command {
         #[command(subcommand)]
         command: SenCommand,
     },
+    /// The generator (densely-stacked, relation-supervised): train, sample, evaluate.
+    Rdg {
+        #[command(subcommand)]
+        command: RdgCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RdgCommand {
+    /// Train the generator, discriminators and relation supervisor on extracted embeddings.
+    Train(Box<s2i_host::rdg::trainer::RdgTrainArgs>),
+    /// Pictures for spoken captions (wav files), through the SEN and the EMA generator.
+    Sample(s2i_host::rdg::sample::SampleArgs),
 }
 
 #[derive(Subcommand)]
@@ -63,6 +76,10 @@ fn main() -> Result<()> {
             SenCommand::Train(args) => s2i_host::sen::trainer::run(&args),
             SenCommand::Eval(args) => s2i_host::sen::eval::run(&args).map(|_| ()),
             SenCommand::Extract(args) => s2i_host::sen::extract::run(&args).map(|_| ()),
+        },
+        Command::Rdg { command } => match command {
+            RdgCommand::Train(args) => s2i_host::rdg::trainer::run(&args),
+            RdgCommand::Sample(args) => s2i_host::rdg::sample::run(&args).map(|_| ()),
         },
     }
 }

@@ -53,6 +53,8 @@ pub struct RdgConfig {
     pub ema_decay: f64,
     pub batch_size: usize,
     pub epochs: u64,
+    /// Seeds the initial weights, the data order and every step's noise (spec: 200).
+    pub seed: u64,
 }
 
 impl RdgConfig {
@@ -79,6 +81,7 @@ impl RdgConfig {
             ema_decay: 0.999,
             batch_size: 24,
             epochs: 600,
+            seed: 200,
         }
     }
 

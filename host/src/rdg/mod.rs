@@ -3,17 +3,23 @@
 //! One file per network: [`generator`] (DG, with [`conditioning`] and the [`blocks`]),
 //! [`discriminator`] (D64/D128/D256), [`relation`] (RS); the [`losses`] over their outputs, the
 //! generator's [`ema`], the spec's [`init`]ialisation, and the [`config`] with the `paper` and
-//! `edge` presets and their costs. The training loop lives elsewhere and calls these.
+//! `edge` presets and their costs. [`trainer`] runs the GAN loop on the extracted [`captions`],
+//! drawing sample [`grid`]s as it goes.
 
 pub mod blocks;
+pub mod captions;
 pub mod conditioning;
 pub mod config;
 pub mod discriminator;
 pub mod ema;
 pub mod generator;
+pub mod grid;
 pub mod init;
+pub mod load;
 pub mod losses;
 pub mod relation;
+pub mod sample;
+pub mod trainer;
 
 pub use conditioning::{kl_loss, ConditioningAugmentation};
 pub use config::RdgConfig;

@@ -1,10 +1,12 @@
-//! Pictures for people: loss curves and embedding projections as PNG.
+//! Pictures for people: loss curves, embedding projections and image grids as PNG.
 
 mod frame;
+pub mod image_grid;
 pub mod line_chart;
 pub mod scatter;
 pub mod text;
 
+pub use image_grid::{GridRow, ImageGrid};
 pub use line_chart::{LineChart, Series};
 pub use scatter::{Group, Scatter};
 

@@ -1,0 +1,79 @@
+//! Opening a trained generator (`generator.safetensors`: the EMA weights) for sampling,
+//! evaluation and export.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+use tch::{nn::VarStore, Device, Tensor};
+
+use crate::train::Checkpoint;
+
+use super::config::RdgConfig;
+use super::generator::Generator;
+use super::trainer::{check_header, GENERATOR, GENERATOR_KIND, GENERATOR_PREFIX};
+
+pub struct LoadedGenerator {
+    pub vs: VarStore,
+    pub g: Generator,
+    pub config: RdgConfig,
+    pub header: Value,
+    pub path: PathBuf,
+}
+
+/// `run_or_file`: an RDG run folder (its `generator.safetensors`) or such a file.
+pub fn generator_path(run_or_file: &Path) -> Result<PathBuf> {
+    if run_or_file.is_dir() {
+        let p = run_or_file.join(GENERATOR);
+        if !p.exists() {
+            bail!(
+                "{}: no {GENERATOR} in this run folder (it is written at the end of every epoch)",
+                run_or_file.display()
+            );
+        }
+        Ok(p)
+    } else if run_or_file.exists() {
+        Ok(run_or_file.to_path_buf())
+    } else {
+        bail!(
+            "{}: no such RDG run folder or generator file",
+            run_or_file.display()
+        )
+    }
+}
+
+impl LoadedGenerator {
+    pub fn load(run_or_file: &Path, device: Device) -> Result<Self> {
+        let path = generator_path(run_or_file)?;
+        let ck = Checkpoint::load(&path)?;
+        let config = check_header(&path, &ck.header, GENERATOR_KIND, None)?;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let vs = VarStore::new(device);
+        let g = Generator::new(vs.root() / "g", &config);
+        ck.load_into(&path, GENERATOR_PREFIX, &vs)?;
+        Ok(Self {
+            vs,
+            g,
+            config,
+            header: ck.header,
+            path,
+        })
+    }
+
+    /// SHA-256 of the SEN checkpoint whose embeddings the generator was trained on.
+    pub fn sen_sha256(&self) -> Option<&str> {
+        self.header["sen"]["sha256"].as_str()
+    }
+
+    /// Path of that SEN checkpoint, as recorded at training time.
+    pub fn sen_path(&self) -> Option<PathBuf> {
+        self.header["sen"]["path"].as_str().map(PathBuf::from)
+    }
+
+    /// Every stage's images (eval mode, c = μ: the deterministic picture for a caption).
+    pub fn generate(&self, embeddings: &Tensor, z: &Tensor) -> Vec<Tensor> {
+        tch::no_grad(|| self.g.forward_t(embeddings, z, false, false).images)
+    }
+}

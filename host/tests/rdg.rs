@@ -1,0 +1,253 @@
+//! RDG end to end on a small real synthetic set: a tiny GAN run computes every loss without NaN,
+//! an interrupted and resumed run logs exactly the losses of an uninterrupted one, sampling
+//! turns a wav into a picture, and bad input (SEN of another size, stale embeddings, small
+//! images, NaN) gets clear errors with the last checkpoint intact.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use s2i_host::data::synth::{generate, Kind, SynthConfig};
+use s2i_host::data::Split;
+use s2i_host::rdg::sample::{self, SampleArgs};
+use s2i_host::rdg::trainer::{self, RdgTrainArgs, Stop};
+use s2i_host::sen::config::SenConfig;
+use s2i_host::sen::extract;
+use s2i_host::sen::load_sen;
+use s2i_host::sen::trainer::{load_dataset, SenTrainer};
+use s2i_host::train::{DeviceChoice, Interrupt};
+use serde_json::{json, Value};
+use tch::Device;
+
+/// libtorch's RNG is global to the process: runs in parallel test threads would draw from each
+/// other's streams, so the tests of this file take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Fixture {
+    data: PathBuf,
+    sen: PathBuf,
+}
+
+/// 120 birds, 2 captions each; an (untrained) edge SEN saved as a run folder with its extracted
+/// embeddings. The GAN only needs the SEN's shapes and a fixed image encoder.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let data = dir.join("birds");
+        let mut cfg = SynthConfig::new(Kind::Birds, &data, 120);
+        cfg.captions = 2;
+        generate(&cfg).expect("the synthetic generator failed (is espeak-ng installed?)");
+        let sen = dir.join("sen");
+        std::fs::create_dir_all(&sen).unwrap();
+        let c = SenConfig::edge();
+        let ds = load_dataset(&data, &c, false).unwrap();
+        let t = SenTrainer::new(&c, ds.num_train_classes() as i64, None, Device::Cpu);
+        t.model_checkpoint(json!({"dataset": {"table_hash": ds.report().table_hash}}))
+            .save(&sen.join("best.safetensors"))
+            .unwrap();
+        let loaded = load_sen(&sen, Device::Cpu, None).unwrap();
+        let e = extract::extract(&loaded, &ds, Device::Cpu).unwrap();
+        extract::save(&e, &sen.join(extract::EMBEDDINGS_FILE)).unwrap();
+        Fixture { data, sen }
+    })
+}
+
+/// The edge layout at toy width.
+fn args(out: &Path) -> RdgTrainArgs {
+    let f = fixture();
+    let mut a = RdgTrainArgs::new(&f.data, &f.sen, out);
+    a.ngf = Some(4);
+    a.ndf = Some(4);
+    a.batch_size = Some(8);
+    a.epochs = Some(1);
+    a.sample_every = 4;
+    a.device = DeviceChoice::Cpu;
+    a
+}
+
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_tiny_gan_run_is_finite_and_resumes_exactly() {
+    let _turn = serial();
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+
+    let whole = dir.path().join("whole");
+    let s = trainer::run_with(&args(&whole), Interrupt::never()).unwrap();
+    assert_eq!(s.stop, Stop::Finished);
+    let reference = metrics(&whole);
+    assert!(reference.len() >= 5, "{} steps", reference.len());
+    for m in &reference {
+        for key in ["d64", "d128", "rs", "g", "g_adv", "g_rs", "kl"] {
+            let v = m[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite(), "{key} = {v} in {m}");
+        }
+    }
+    for f in [
+        "run.json",
+        "last.safetensors",
+        "generator.safetensors",
+        "loss.png",
+    ] {
+        assert!(whole.join(f).exists(), "{f} missing");
+    }
+    let grid = image::open(whole.join("samples").join("latest.png")).unwrap();
+    assert!(grid.width() > 3 * 128 && grid.height() > 2 * 128);
+    assert!(whole.join("samples").join("step_000004.png").exists());
+
+    // Ctrl-C after the first step, then --resume: the same losses, step for step.
+    let parts = dir.path().join("parts");
+    let stop = Interrupt::never();
+    stop.request();
+    let s = trainer::run_with(&args(&parts), stop).unwrap();
+    assert_eq!((s.stop, s.position.global_step), (Stop::Interrupted, 1));
+    let e = trainer::run_with(&args(&parts), Interrupt::never())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--resume"), "{e}");
+    let mut resume = args(&parts);
+    resume.resume = true;
+    let s = trainer::run_with(&resume, Interrupt::never()).unwrap();
+    assert_eq!(s.stop, Stop::Finished);
+    assert_eq!(metrics(&parts), reference);
+
+    // Sampling: a test caption's wav in, a 128² picture out.
+    let ds = load_dataset(&fixture().data, &SenConfig::edge(), false).unwrap();
+    let test_item = ds.item(ds.split(Split::Test)[0]);
+    let wav = test_item.captions[0].wav.clone();
+    let out = dir.path().join("pictures");
+    let written = sample::run(&SampleArgs {
+        rdg: whole.clone(),
+        wav: vec![wav],
+        sen: None,
+        out: out.clone(),
+        seed: 100,
+        all_stages: true,
+        device: DeviceChoice::Cpu,
+        threads: None,
+        inception_weights: None,
+    })
+    .unwrap();
+    assert_eq!(written.len(), 2);
+    let picture = image::open(&written[0]).unwrap();
+    assert_eq!((picture.width(), picture.height()), (128, 128));
+}
+
+#[test]
+fn the_ablations_run() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(&dir.path().join("no-dense-no-rs"));
+    a.no_dense = true;
+    a.no_rs = true;
+    a.max_minutes = Some(0.0); // one step is enough to run every path
+    let s = trainer::run_with(&a, Interrupt::never()).unwrap();
+    assert_eq!(s.stop, Stop::TimeLimit);
+    let m = &metrics(&a.out)[0];
+    assert!(m["rs"].is_null() && m["g_rs"].is_null(), "{m}");
+    assert!(m["g"].as_f64().unwrap().is_finite());
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["config"]["dense"], false);
+    assert_eq!(run["config"]["rs"], false);
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_keeps_the_checkpoint() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+
+    // A generator preset whose embedding size is not the SEN's.
+    let mut a = args(&dir.path().join("paper"));
+    a.preset = "paper".into();
+    a.ngf = Some(8);
+    let e = trainer::run_with(&a, Interrupt::never())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("256") && e.contains("1024"), "{e}");
+
+    // Embeddings of another SEN checkpoint.
+    let stale = dir.path().join("stale.safetensors");
+    let mut emb = extract::load(&f.sen.join(extract::EMBEDDINGS_FILE), None).unwrap();
+    emb.checkpoint_sha256 = "f".repeat(64);
+    extract::save(&emb, &stale).unwrap();
+    let mut a = args(&dir.path().join("stale"));
+    a.embeddings = Some(stale);
+    let e = trainer::run_with(&a, Interrupt::never())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("stale.safetensors") && e.contains("another SEN checkpoint"),
+        "{e}"
+    );
+
+    // Images smaller than the last stage draws.
+    let e = {
+        let mut a = args(&dir.path().join("big"));
+        a.stages = Some(3);
+        a.ngf = Some(8);
+        let small = copy_dataset(&f.data, &dir.path().join("small"));
+        a.data = small;
+        format!(
+            "{:#}",
+            trainer::run_with(&a, Interrupt::never()).unwrap_err()
+        )
+    };
+    assert!(e.contains("100×100") && e.contains("256²"), "{e}");
+
+    // A NaN: the run stops naming the loss and the step, and the last checkpoint survives.
+    let run = dir.path().join("nan");
+    let stop = Interrupt::never();
+    stop.request();
+    trainer::run_with(&args(&run), stop).unwrap();
+    let last = run.join(trainer::LAST);
+    let before = std::fs::read(&last).unwrap();
+    let poisoned = dir.path().join("nan.safetensors");
+    let mut emb = extract::load(&f.sen.join(extract::EMBEDDINGS_FILE), None).unwrap();
+    emb.data.iter_mut().for_each(|x| *x = f32::NAN);
+    extract::save(&emb, &poisoned).unwrap();
+    let mut a = args(&run);
+    a.resume = true;
+    a.embeddings = Some(poisoned);
+    let e = trainer::run_with(&a, Interrupt::never())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("D64 loss became NaN") && e.contains("epoch 1 step 1") && e.contains("intact"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&last).unwrap(), before);
+}
+
+/// A copy of the dataset with the first image shrunk to 100×100.
+fn copy_dataset(from: &Path, to: &Path) -> PathBuf {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy_dir(from, to);
+    let ds = load_dataset(to, &SenConfig::edge(), false).unwrap();
+    let first = &ds.items()[0].image;
+    let img = image::open(first).unwrap().thumbnail_exact(100, 100);
+    img.save(first).unwrap();
+    to.to_path_buf()
+}

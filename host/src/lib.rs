@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod doctor;
+pub mod eval;
 pub mod rdg;
 pub mod report;
 pub mod sen;

@@ -25,6 +25,11 @@ enum Command {
         #[command(subcommand)]
         command: SenCommand,
     },
+    /// The attribute probe that judges generated images on synthetic sets.
+    Probe {
+        #[command(subcommand)]
+        command: ProbeCommand,
+    },
     /// The generator (densely-stacked, relation-supervised): train, sample, evaluate.
     Rdg {
         #[command(subcommand)]
@@ -38,6 +43,9 @@ enum RdgCommand {
     Train(Box<s2i_host::rdg::trainer::RdgTrainArgs>),
     /// Pictures for spoken captions (wav files), through the SEN and the EMA generator.
     Sample(s2i_host::rdg::sample::SampleArgs),
+    /// S2IGAN mAP, attribute accuracy and Fréchet distances on the test captions, beside real
+    /// images (ceiling) and shuffled captions (floor).
+    Eval(s2i_host::eval::gan::GanEvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -48,6 +56,12 @@ enum SenCommand {
     Eval(s2i_host::sen::eval::EvalArgs),
     /// One embedding per spoken caption, for generator training.
     Extract(s2i_host::sen::extract::ExtractArgs),
+}
+
+#[derive(Subcommand)]
+enum ProbeCommand {
+    /// Train the probe on a synthetic set's real train images; report its test accuracy.
+    Train(s2i_host::eval::probe::ProbeTrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -77,9 +91,13 @@ fn main() -> Result<()> {
             SenCommand::Eval(args) => s2i_host::sen::eval::run(&args).map(|_| ()),
             SenCommand::Extract(args) => s2i_host::sen::extract::run(&args).map(|_| ()),
         },
+        Command::Probe { command } => match command {
+            ProbeCommand::Train(args) => s2i_host::eval::probe::run(&args).map(|_| ()),
+        },
         Command::Rdg { command } => match command {
             RdgCommand::Train(args) => s2i_host::rdg::trainer::run(&args),
             RdgCommand::Sample(args) => s2i_host::rdg::sample::run(&args).map(|_| ()),
+            RdgCommand::Eval(args) => s2i_host::eval::gan::run(&args).map(|_| ()),
         },
     }
 }

@@ -89,6 +89,37 @@ impl InceptionFeatures {
         })
     }
 
+    /// The file's own ImageNet classifier (`fc.weight` `[1000, 2048]`, `fc.bias`), for the
+    /// Inception Score; `None` when the file has no such head.
+    pub fn classifier(
+        path: &Path,
+        device: Device,
+    ) -> Result<Option<(Tensor, Tensor)>, InceptionError> {
+        let named = match path.extension().and_then(|e| e.to_str()) {
+            Some("safetensors") => Tensor::read_safetensors(path),
+            _ => Tensor::load_multi(path),
+        }
+        .map_err(|e| InceptionError::Weights {
+            path: path.to_path_buf(),
+            problem: format!("cannot read the file ({e})"),
+        })?;
+        let mut w = None;
+        let mut b = None;
+        for (name, t) in named {
+            match name.as_str() {
+                "fc.weight" if t.size() == [1000, Self::DIM] => w = Some(t),
+                "fc.bias" if t.size() == [1000] => b = Some(t),
+                _ => {}
+            }
+        }
+        Ok(w.zip(b).map(|(w, b)| {
+            (
+                w.to_kind(Kind::Float).to_device(device),
+                b.to_kind(Kind::Float).to_device(device),
+            )
+        }))
+    }
+
     /// `[B, 3, S, S]` in [-1, 1] (the range these Google-ported weights expect) → `[B, 2048]`.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let x = images.upsample_bilinear2d([Self::INPUT, Self::INPUT], false, None, None);

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use s2i_host::data::synth::{generate, Kind, SynthConfig};
 use s2i_host::data::Split;
+use s2i_host::eval::gan::{self, GanEvalArgs};
 use s2i_host::rdg::sample::{self, SampleArgs};
 use s2i_host::rdg::trainer::{self, RdgTrainArgs, Stop};
 use s2i_host::sen::config::SenConfig;
@@ -141,6 +142,41 @@ fn a_tiny_gan_run_is_finite_and_resumes_exactly() {
     assert_eq!(written.len(), 2);
     let picture = image::open(&written[0]).unwrap();
     assert_eq!((picture.width(), picture.height()), (128, 128));
+
+    // Evaluation on the test captions, without a probe or Inception weights: the IED mAP beside
+    // its references, the missing figures named, the JSON and the comparison picture written.
+    let report = gan::run(&GanEvalArgs {
+        rdg: whole.clone(),
+        data: fixture().data.clone(),
+        probe: None,
+        inception_weights: None,
+        sen: None,
+        embeddings: None,
+        out: None,
+        seed: 100,
+        device: DeviceChoice::Cpu,
+        threads: None,
+    })
+    .unwrap();
+    assert_eq!(report.test_classes, 12);
+    assert_eq!(report.generated_images, 2 * report.test_images);
+    assert_eq!(report.map_queries, 24);
+    for v in [
+        report.ied_map.generated,
+        report.ied_map.floor,
+        report.ied_map.ceiling,
+        report.map_chance,
+    ] {
+        assert!((0.0..=1.0).contains(&v), "{report:?}");
+    }
+    assert!(report.fid.is_none() && report.attribute_accuracy.is_empty());
+    assert_eq!(report.unavailable.len(), 2, "{:?}", report.unavailable);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("eval_test.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["report"]["map_queries"], 24);
+    let picture = image::open(whole.join("eval_test.png")).unwrap();
+    assert!(picture.width() > 3 * 128);
 }
 
 #[test]

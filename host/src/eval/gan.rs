@@ -386,13 +386,16 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
     // test images of its class.
     let per_query = gallery_rows.len() / queries.len().max(1);
     let mut ceiling_pos = Vec::new();
-    for &c in query_classes.iter().step_by(QUERIES_PER_CLASS) {
+    let query_class_set: std::collections::BTreeSet<usize> =
+        query_classes.iter().copied().collect();
+    for &c in &query_class_set {
+        let queries_of_class = query_classes.iter().filter(|&&q| q == c).count();
         let others: Vec<i64> = test_items
             .iter()
             .enumerate()
             .filter(|(_, &i)| class_of(i) == c && !queries.contains(&i))
             .map(|(p, _)| p as i64)
-            .take(per_query * QUERIES_PER_CLASS)
+            .take(per_query * queries_of_class)
             .collect();
         ceiling_pos.extend(others);
     }

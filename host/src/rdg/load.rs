@@ -1,5 +1,5 @@
-//! Opening a trained generator (`generator.safetensors`: the EMA weights) for sampling,
-//! evaluation and export.
+//! Opening a trained generator (`generator.safetensors`: the EMA weights; or a training
+//! checkpoint's live weights) for sampling, evaluation and export.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use crate::train::Checkpoint;
 
 use super::config::RdgConfig;
 use super::generator::Generator;
-use super::trainer::{check_header, GENERATOR, GENERATOR_KIND, GENERATOR_PREFIX};
+use super::trainer::{check_header, CHECKPOINT_KIND, GENERATOR, GENERATOR_KIND, GENERATOR_PREFIX};
 
 pub struct LoadedGenerator {
     pub vs: VarStore,
@@ -46,13 +46,20 @@ impl LoadedGenerator {
     pub fn load(run_or_file: &Path, device: Device) -> Result<Self> {
         let path = generator_path(run_or_file)?;
         let ck = Checkpoint::load(&path)?;
-        let config = check_header(&path, &ck.header, GENERATOR_KIND, None)?;
+        // A training checkpoint also holds a generator: its live (not averaged) weights, which
+        // are worth comparing with the EMA while a run goes on.
+        let (kind, prefix) = if ck.header["kind"] == CHECKPOINT_KIND {
+            (CHECKPOINT_KIND, "model/g/")
+        } else {
+            (GENERATOR_KIND, GENERATOR_PREFIX)
+        };
+        let config = check_header(&path, &ck.header, kind, None)?;
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let vs = VarStore::new(device);
         let g = Generator::new(vs.root() / "g", &config);
-        ck.load_into(&path, GENERATOR_PREFIX, &vs)?;
+        ck.load_into(&path, prefix, &vs)?;
         Ok(Self {
             vs,
             g,

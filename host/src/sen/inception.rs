@@ -153,6 +153,31 @@ mod tests {
         );
     }
 
+    /// The Inception Score needs the file's own 1000-class head; a file without one gives None.
+    #[test]
+    fn the_classifier_head_is_read_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = (Kind::Float, Device::Cpu);
+        let with = dir.path().join("with.safetensors");
+        Tensor::write_safetensors(
+            &[
+                ("fc.weight", Tensor::ones([1000, 2048], opts)),
+                ("fc.bias", Tensor::zeros([1000], opts)),
+            ],
+            &with,
+        )
+        .unwrap();
+        let (w, b) = InceptionFeatures::classifier(&with, Device::Cpu)
+            .unwrap()
+            .unwrap();
+        assert_eq!((w.size(), b.size()), (vec![1000, 2048], vec![1000]));
+        let without = dir.path().join("without.safetensors");
+        Tensor::write_safetensors(&[("fc.bias", Tensor::zeros([1000], opts))], &without).unwrap();
+        assert!(InceptionFeatures::classifier(&without, Device::Cpu)
+            .unwrap()
+            .is_none());
+    }
+
     #[test]
     fn unreadable_file_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@ pub mod canvas;
 pub mod caption;
 pub mod colour;
 pub mod contact_sheet;
+pub mod decorrelated;
 pub mod draw_bird;
 pub mod draw_flower;
 pub mod layout_writer;
@@ -33,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use self::decorrelated::{draw_image, main_pair, main_pairs, random_species, MainPair};
 use self::layout_writer::{Staging, GENERATOR};
 use self::species::{Class, Species, Split};
 use self::speech::{Espeak, Voice};

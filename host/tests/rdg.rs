@@ -134,6 +134,7 @@ fn a_tiny_gan_run_is_finite_and_resumes_exactly() {
         out: out.clone(),
         seed: 100,
         all_stages: true,
+        bn: s2i_host::rdg::load::BnStatistics::Running,
         device: DeviceChoice::Cpu,
         threads: None,
         inception_weights: None,
@@ -154,6 +155,7 @@ fn a_tiny_gan_run_is_finite_and_resumes_exactly() {
         embeddings: None,
         out: None,
         seed: 100,
+        bn: s2i_host::rdg::load::BnStatistics::Running,
         device: DeviceChoice::Cpu,
         threads: None,
     })

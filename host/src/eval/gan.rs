@@ -25,7 +25,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::{Augment, Dataset, Split};
 use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::grid::{caption_label, gaussian, to_rgb_images};
-use crate::rdg::load::LoadedGenerator;
+use crate::rdg::load::{BnStatistics, LoadedGenerator};
 use crate::rdg::sample::matching_sen;
 use crate::rdg::trainer::load_dataset;
 use crate::report::{GridRow, ImageGrid};
@@ -65,6 +65,10 @@ pub struct GanEvalArgs {
     /// Seed of z (one per image, shared by its captions, spec §9) and of the shuffle.
     #[arg(long, default_value_t = 100)]
     pub seed: u64,
+    /// The generator's BN statistics: `running` (training's averages, the paper's test mode) or
+    /// `batch` (each batch of 50 mixed test captions, as in training).
+    #[arg(long, value_enum, default_value_t = BnStatistics::Running)]
+    pub bn: BnStatistics,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     #[arg(long)]
@@ -84,6 +88,8 @@ pub struct Compared {
 #[derive(Debug, Clone, Serialize)]
 pub struct GanReport {
     pub split: String,
+    /// Where the generator's BN statistics came from (`running` or `batch`).
+    pub bn_statistics: String,
     pub test_classes: usize,
     pub test_images: usize,
     pub generated_images: usize,
@@ -342,8 +348,8 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
             .map(|r| (rows.items[shuffled[r]], rows.captions[shuffled[r]]))
             .unzip();
         let other = captions.rows(&si, &sc);
-        let img = generator.generate(&own, &z).pop().unwrap();
-        let img_floor = generator.generate(&other, &z).pop().unwrap();
+        let img = generator.generate_with(&own, &z, args.bn).pop().unwrap();
+        let img_floor = generator.generate_with(&other, &z, args.bn).pop().unwrap();
         generated.add(&measures, &img);
         floor.add(&measures, &img_floor);
         for &r in picture_rows.iter().filter(|&&r| (start..end).contains(&r)) {
@@ -501,6 +507,7 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         test_items.iter().map(|&i| class_of(i)).collect();
     let report = GanReport {
         split: "test".into(),
+        bn_statistics: format!("{:?}", args.bn).to_lowercase(),
         test_classes: classes.len(),
         test_images: test_items.len(),
         generated_images: n,
@@ -530,6 +537,7 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         "data": ds.root(),
         "probe": args.probe,
         "seed": args.seed,
+        "bn_statistics": format!("{:?}", args.bn).to_lowercase(),
     });
     crate::train::checkpoint::write_atomically(
         &out,
@@ -575,8 +583,8 @@ pub fn table(r: &GanReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "RDG on {} unseen test classes, {} images, {} generated ({}²)",
-        r.test_classes, r.test_images, r.generated_images, r.image_size
+        "RDG on {} unseen test classes, {} images, {} generated ({}², BN statistics: {})",
+        r.test_classes, r.test_images, r.generated_images, r.image_size, r.bn_statistics
     );
     let _ = writeln!(
         s,

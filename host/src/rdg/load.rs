@@ -81,6 +81,22 @@ impl LoadedGenerator {
 
     /// Every stage's images (eval mode, c = μ: the deterministic picture for a caption).
     pub fn generate(&self, embeddings: &Tensor, z: &Tensor) -> Vec<Tensor> {
-        tch::no_grad(|| self.g.forward_t(embeddings, z, false, false).images)
+        self.generate_with(embeddings, z, BnStatistics::Running)
     }
+
+    /// As [`LoadedGenerator::generate`], choosing where BN's statistics come from.
+    pub fn generate_with(&self, embeddings: &Tensor, z: &Tensor, bn: BnStatistics) -> Vec<Tensor> {
+        let train = bn == BnStatistics::Batch;
+        tch::no_grad(|| self.g.forward_t(embeddings, z, train, false).images)
+    }
+}
+
+/// Where the generator's batch norms take their statistics when sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BnStatistics {
+    /// The running averages gathered in training (the paper's test mode; one image at a time
+    /// gives the same picture as in a batch).
+    Running,
+    /// The batch's own statistics, as in training (pictures depend on the batch).
+    Batch,
 }

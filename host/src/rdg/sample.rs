@@ -12,7 +12,7 @@ use crate::sen::load::{load_sen, LoadedSen};
 use crate::train::{resolve_device, DeviceChoice};
 
 use super::grid::{gaussian, to_rgb_images};
-use super::load::LoadedGenerator;
+use super::load::{BnStatistics, LoadedGenerator};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SampleArgs {
@@ -34,6 +34,9 @@ pub struct SampleArgs {
     /// Also write a sheet with every stage's image for each caption.
     #[arg(long)]
     pub all_stages: bool,
+    /// BN statistics: `running` (training's averages, the default) or `batch`.
+    #[arg(long, value_enum, default_value_t = BnStatistics::Running)]
+    pub bn: BnStatistics,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     #[arg(long)]
@@ -121,7 +124,7 @@ pub fn run(args: &SampleArgs) -> Result<Vec<PathBuf>> {
     let z = Tensor::from_slice(&gaussian(n * z_dim as usize, args.seed))
         .view([n as i64, z_dim])
         .to_device(device);
-    let stages = generator.generate(&embeddings, &z);
+    let stages = generator.generate_with(&embeddings, &z, args.bn);
     let per_stage = stages
         .iter()
         .map(to_rgb_images)

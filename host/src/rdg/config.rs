@@ -29,6 +29,11 @@ pub struct RdgConfig {
     pub embedding_dim: i64,
     /// Conditioning-augmentation output c (and μ, log σ²).
     pub condition_dim: i64,
+    /// Factor on the speech embedding before the CA (spec: 1). The SEN's embeddings are unit
+    /// vectors, so each of D components is about 1/√D while the CA's noise is about 1: at 1 the
+    /// condition starts as almost pure noise. √D makes the components about unit size.
+    #[serde(default = "unit_scale")]
+    pub embedding_scale: f64,
     /// Generator width: stage 1 starts at 16·ngf channels and ends at ngf; stage k ≥ 2 works at
     /// ngf / 2^(k−2) and hands on half of that.
     pub ngf: i64,
@@ -57,6 +62,10 @@ pub struct RdgConfig {
     pub seed: u64,
 }
 
+fn unit_scale() -> f64 {
+    1.0
+}
+
 impl RdgConfig {
     /// The spec's sizes (§5–§8): 21.3 M generator parameters, 9.12 GMAC for all three images.
     pub fn paper() -> Self {
@@ -65,6 +74,7 @@ impl RdgConfig {
             z_dim: 100,
             embedding_dim: 1024,
             condition_dim: 128,
+            embedding_scale: 1.0,
             ngf: 64,
             ndf: 64,
             stages: 3,
@@ -164,6 +174,12 @@ impl RdgConfig {
                 self.ngf,
                 self.stages - 1,
                 self.stages
+            ));
+        }
+        if !(self.embedding_scale.is_finite() && self.embedding_scale > 0.0) {
+            return Err(format!(
+                "embedding_scale must be a positive number, got {}",
+                self.embedding_scale
             ));
         }
         for (name, w) in [

@@ -156,7 +156,12 @@ impl Generator {
 
     /// Conditioning augmentation: `[B, E]` → `(c, μ, log σ²)`; `sample = false` gives c = μ.
     pub fn condition(&self, embedding: &Tensor, sample: bool) -> (Tensor, Tensor, Tensor) {
-        self.ca.forward(embedding, sample)
+        if self.config.embedding_scale == 1.0 {
+            self.ca.forward(embedding, sample)
+        } else {
+            self.ca
+                .forward(&(embedding * self.config.embedding_scale), sample)
+        }
     }
 
     /// Stage 1: `c` `[B, cond]`, `z` `[B, z_dim]` → `(h1 [B, ngf, 64, 64], image [B, 3, 64, 64])`.

@@ -81,6 +81,10 @@ pub struct RdgTrainArgs {
     pub ndf: Option<i64>,
     #[arg(long)]
     pub residual_blocks: Option<usize>,
+    /// Factor on the speech embeddings before conditioning augmentation (spec: 1; √D gives the
+    /// unit SEN vectors unit-sized components).
+    #[arg(long)]
+    pub embedding_scale: Option<f64>,
     #[arg(long)]
     pub lr_g: Option<f64>,
     #[arg(long)]
@@ -121,6 +125,7 @@ impl RdgTrainArgs {
             ngf: None,
             ndf: None,
             residual_blocks: None,
+            embedding_scale: None,
             lr_g: None,
             lr_d: None,
             no_dense: false,
@@ -147,6 +152,7 @@ impl RdgTrainArgs {
         set!(c.ngf, self.ngf);
         set!(c.ndf, self.ndf);
         set!(c.residual_blocks, self.residual_blocks);
+        set!(c.embedding_scale, self.embedding_scale);
         set!(c.lr_g, self.lr_g);
         set!(c.lr_d, self.lr_d);
         set!(c.seed, self.seed);

@@ -222,6 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn embedding_scale_multiplies_what_the_ca_sees() {
+        let mut cfg = tiny(1);
+        cfg.embedding_scale = 4.0;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = Generator::new(vs.root() / "g", &cfg);
+        let (e, _) = inputs(&cfg);
+        let (_, mu, logvar) = g.condition(&e, false);
+        let (_, mu_ref, logvar_ref) = g.ca.forward(&(&e * 4.0), false);
+        assert!(mu.allclose(&mu_ref, 1e-6, 1e-6, false));
+        assert!(logvar.allclose(&logvar_ref, 1e-6, 1e-6, false));
+        cfg.embedding_scale = 0.0;
+        assert!(cfg.validate().unwrap_err().contains("embedding_scale"));
+    }
+
+    #[test]
     fn image_shapes_for_one_two_three_stages() {
         for stages in 1..=3 {
             tch::manual_seed(0);

@@ -39,7 +39,7 @@ use crate::data::{
 };
 use crate::sen::image_encoder::resize_square;
 use crate::train::checkpoint::{named_variables, write_atomically};
-use crate::train::progress::training_bar;
+use crate::train::progress::{say, training_bar};
 use crate::train::{resolve_device, Adam, AdamConfig, Checkpoint, DeviceChoice};
 
 pub const CHECKPOINT_KIND: &str = "s2i-attribute-probe";
@@ -933,15 +933,6 @@ pub fn load_dataset(data: &Path, image_size: u32) -> Result<Dataset> {
     };
     Dataset::load(data, &opts)
         .with_context(|| format!("{}: cannot load the dataset", data.display()))
-}
-
-/// A line above the bar, or on stdout when the bar is hidden (not a terminal: logs).
-fn say(bar: &indicatif::ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 /// `s2i-host probe train`; returns what `probe_report.json` holds.

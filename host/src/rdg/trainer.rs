@@ -21,7 +21,7 @@ use crate::report::{LineChart, Series};
 use crate::sen::load::{load_sen, LoadedSen};
 use crate::train::checkpoint::{named_variables, write_atomically};
 use crate::train::metrics_log::{self, MetricsLog};
-use crate::train::progress::training_bar;
+use crate::train::progress::{say, training_bar};
 use crate::train::{resolve_device, Adam, AdamConfig, Checkpoint, DeviceChoice, Interrupt};
 
 use super::captions::CaptionEmbeddings;
@@ -619,16 +619,7 @@ pub fn run_with(args: &RdgTrainArgs, interrupt: Interrupt) -> Result<TrainSummar
     let device = resolve_device(args.device, args.threads)?;
     let out = &args.out;
     let last = out.join(LAST);
-    if !args.resume && last.exists() {
-        bail!(
-            "{} already holds a run ({} exists): pass --resume to continue it, or choose another --out",
-            out.display(),
-            last.display()
-        );
-    }
-    if args.resume && !last.exists() {
-        bail!("--resume: {} does not exist", last.display());
-    }
+    crate::train::run_folder::check(out, &last, args.resume)?;
     let sen = load_sen(&args.sen, device, args.inception_weights.as_deref())?;
     let mut trainer = RdgTrainer::new(&config, sen, device)?;
     let ds = load_dataset(&args.data, &config)?;
@@ -753,14 +744,6 @@ struct LoopContext<'a> {
     out: &'a Path,
     extra: &'a Value,
     sample_every: u64,
-}
-
-fn say(bar: &indicatif::ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 fn save_all(trainer: &mut RdgTrainer, ctx: &LoopContext) -> Result<()> {

@@ -18,7 +18,7 @@ use crate::data::{
 use crate::report::{LineChart, Series};
 use crate::train::checkpoint::named_variables;
 use crate::train::metrics_log::{self, MetricsLog};
-use crate::train::progress::training_bar;
+use crate::train::progress::{say, training_bar};
 use crate::train::{resolve_device, Adam, Checkpoint, DeviceChoice, Interrupt};
 
 use super::config::SenConfig;
@@ -402,16 +402,7 @@ pub fn run_with(args: &TrainArgs, interrupt: Interrupt) -> Result<TrainSummary> 
     let device = resolve_device(args.device, args.threads)?;
     let out = &args.out;
     let last = out.join(LAST);
-    if !args.resume && last.exists() {
-        bail!(
-            "{} already holds a run ({} exists): pass --resume to continue it, or choose another --out",
-            out.display(),
-            last.display()
-        );
-    }
-    if args.resume && !last.exists() {
-        bail!("--resume: {} does not exist", last.display());
-    }
+    crate::train::run_folder::check(out, &last, args.resume)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let inception = match &args.inception_weights {
@@ -540,15 +531,6 @@ pub fn run_with(args: &TrainArgs, interrupt: Interrupt) -> Result<TrainSummary> 
         interrupted: stop == Stop::Interrupted,
         time_limit: stop == Stop::TimeLimit,
     })
-}
-
-/// A line above the bar, or on stdout when the bar is hidden (not a terminal: logs).
-fn say(bar: &indicatif::ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

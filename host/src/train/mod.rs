@@ -1,5 +1,5 @@
 //! What every trainer shares: the optimiser, atomic checkpoints, the metrics log, the compute
-//! device, Ctrl-C, and the progress bar.
+//! device, Ctrl-C, the progress bar and the run-folder rule.
 
 pub mod adam;
 pub mod checkpoint;
@@ -7,6 +7,7 @@ pub mod device;
 pub mod interrupt;
 pub mod metrics_log;
 pub mod progress;
+pub mod run_folder;
 
 pub use adam::{Adam, AdamConfig};
 pub use checkpoint::{Checkpoint, CheckpointError};

@@ -16,3 +16,12 @@ pub fn training_bar(total: u64, done: u64) -> ProgressBar {
     bar.reset_eta();
     bar
 }
+
+/// A line above the bar, or on stdout when the bar is hidden (not a terminal: logs).
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}

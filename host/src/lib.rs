@@ -4,6 +4,7 @@
 pub mod data;
 pub mod doctor;
 pub mod eval;
+pub mod export;
 pub mod rdg;
 pub mod report;
 pub mod sen;

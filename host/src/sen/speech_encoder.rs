@@ -12,23 +12,50 @@ use tch::{nn, nn::RNN, Device, Kind, Tensor};
 use super::config::SpeechEncoderConfig;
 use super::masked_batch_norm::MaskedBatchNorm1d;
 
-/// One GRU direction of one layer (tch's fused kernel, single layer, unidirectional).
+/// One layer: a GRU per direction (tch's fused kernel, single layer, unidirectional).
 #[derive(Debug)]
 struct GruLayer {
     forward: nn::GRU,
     backward: nn::GRU,
+    weights: [GruWeights; 2],
+}
+
+/// One direction's weights in PyTorch's layout: gates (r, z, n) stacked on the first dimension.
+#[derive(Debug)]
+pub struct GruWeights {
+    /// `[3H, I]`
+    pub input: Tensor,
+    /// `[3H, H]`
+    pub hidden: Tensor,
+    pub input_bias: Tensor,
+    pub hidden_bias: Tensor,
+}
+
+impl GruWeights {
+    fn of(p: &nn::Path) -> Self {
+        let get = |name: &str| {
+            p.get(name)
+                .unwrap_or_else(|| panic!("tch's GRU registers {name}"))
+        };
+        Self {
+            input: get("weight_ih_l0"),
+            hidden: get("weight_hh_l0"),
+            input_bias: get("bias_ih_l0"),
+            hidden_bias: get("bias_hh_l0"),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct SpeechEncoder {
     pub config: SpeechEncoderConfig,
-    conv1: nn::Conv1D,
-    bn1: MaskedBatchNorm1d,
-    conv2: nn::Conv1D,
-    bn2: MaskedBatchNorm1d,
+    pub conv1: nn::Conv1D,
+    pub bn1: MaskedBatchNorm1d,
+    pub conv2: nn::Conv1D,
+    pub bn2: MaskedBatchNorm1d,
     gru: Vec<GruLayer>,
-    attention_hidden: nn::Linear,
-    attention_out: nn::Linear,
+    pub attention_hidden: nn::Linear,
+    pub attention_out: nn::Linear,
 }
 
 impl SpeechEncoder {
@@ -53,9 +80,11 @@ impl SpeechEncoder {
         let mut gru = Vec::with_capacity(c.gru_layers);
         let mut input = c.conv_channels[1];
         for l in 0..c.gru_layers {
+            let (fwd, bwd) = (&p / format!("gru{l}_fwd"), &p / format!("gru{l}_bwd"));
             gru.push(GruLayer {
-                forward: nn::gru(&p / format!("gru{l}_fwd"), input, c.gru_hidden, gru_cfg),
-                backward: nn::gru(&p / format!("gru{l}_bwd"), input, c.gru_hidden, gru_cfg),
+                forward: nn::gru(&fwd, input, c.gru_hidden, gru_cfg),
+                backward: nn::gru(&bwd, input, c.gru_hidden, gru_cfg),
+                weights: [GruWeights::of(&fwd), GruWeights::of(&bwd)],
             });
             input = 2 * c.gru_hidden;
         }
@@ -85,6 +114,11 @@ impl SpeechEncoder {
                 Default::default(),
             ),
         }
+    }
+
+    /// Each GRU layer's (forward, backward) weights, first layer first (for export).
+    pub fn gru_weights(&self) -> impl Iterator<Item = &[GruWeights; 2]> {
+        self.gru.iter().map(|l| &l.weights)
     }
 
     /// `speech`: `[B, n_mels, T]` zero-padded; `lengths`: valid frames per row. Returns `[B, D]`

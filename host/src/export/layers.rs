@@ -1,0 +1,249 @@
+//! Network pieces written as ONNX: batch norm folded into the preceding convolution or linear
+//! layer, GLU, tiling, and the up-block's "nearest ×2 then 3×3 conv" rewritten as four 2×2
+//! convolutions on the low-resolution input, interleaved by DepthToSpace (4/9 of the
+//! multiply-adds, no up-sampled tensor in memory).
+
+use tch::{nn, Kind, Tensor};
+
+use super::onnx::{Attr, GraphBuilder};
+use crate::rdg::blocks::{JoinBlock, ResBlock, ToImage, UpBlock};
+
+/// BN's ε, as every BN in the project is built (PyTorch's default).
+pub const BN_EPS: f64 = 1e-5;
+
+/// The per-channel affine map an inference-mode BN applies: y = x·scale + shift.
+pub fn bn_affine(bn: &nn::BatchNorm) -> (Tensor, Tensor) {
+    let gamma = bn.ws.as_ref().expect("affine BN").detach();
+    let beta = bn.bs.as_ref().expect("affine BN").detach();
+    affine_from(&gamma, &beta, &bn.running_mean, &bn.running_var)
+}
+
+pub fn affine_from(gamma: &Tensor, beta: &Tensor, mean: &Tensor, var: &Tensor) -> (Tensor, Tensor) {
+    let scale = gamma.to_kind(Kind::Double) / (var.to_kind(Kind::Double) + BN_EPS).sqrt();
+    let shift = beta.to_kind(Kind::Double) - mean.to_kind(Kind::Double) * &scale;
+    (scale, shift)
+}
+
+/// Folds `y = BN(W x + b)` into `y = W' x + b'`; `weight`'s first dimension is the output
+/// channel (conv or linear). Done in f64 so folding adds no error of its own.
+pub fn fold(
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    scale: &Tensor,
+    shift: &Tensor,
+) -> (Tensor, Tensor) {
+    let mut shape = vec![-1i64];
+    shape.extend(std::iter::repeat_n(1, weight.dim() - 1));
+    let w = weight.detach().to_kind(Kind::Double) * scale.view(shape.as_slice());
+    let b = match bias {
+        Some(b) => b.detach().to_kind(Kind::Double) * scale + shift,
+        None => shift.shallow_clone(),
+    };
+    (w.to_kind(Kind::Float), b.to_kind(Kind::Float))
+}
+
+/// The four 2×2 kernels that equal "nearest ×2, then `weight` (3×3, padding 1)", one per
+/// output phase (row parity a, column parity b) in DepthToSpace DCR order (0,0), (0,1),
+/// (1,0), (1,1), each with its ONNX `pads` [top, left, bottom, right].
+///
+/// Output row 2i+a reads up-sampled rows 2i+a−1 … 2i+a+1, i.e. input rows {i−1, i, i} (a = 0)
+/// or {i, i, i+1} (a = 1): kernel rows that land on the same input row add up.
+pub fn upsample_conv_phases(weight: &Tensor) -> Vec<(Tensor, [i64; 4])> {
+    let w = weight.detach().to_kind(Kind::Double);
+    let merge = |w: &Tensor, dim: i64, parity: i64| {
+        let k = |i| w.narrow(dim, i, 1);
+        if parity == 0 {
+            Tensor::cat(&[k(0), k(1) + k(2)], dim)
+        } else {
+            Tensor::cat(&[k(0) + k(1), k(2)], dim)
+        }
+    };
+    let mut phases = Vec::with_capacity(4);
+    for a in 0..2 {
+        for b in 0..2 {
+            let k = merge(&merge(&w, 2, a), 3, b).to_kind(Kind::Float);
+            phases.push((k, [1 - a, 1 - b, a, b]));
+        }
+    }
+    phases
+}
+
+/// Conv (2-D, stride 1) with bias.
+pub fn conv(
+    g: &mut GraphBuilder,
+    hint: &str,
+    x: &str,
+    w: &Tensor,
+    b: &Tensor,
+    pads: [i64; 4],
+) -> String {
+    let size = w.size();
+    let wn = g.weight(&format!("{hint}.weight"), w);
+    let bn = g.weight(&format!("{hint}.bias"), b);
+    g.node(
+        "Conv",
+        hint,
+        &[x, &wn, &bn],
+        &[
+            Attr::Ints("kernel_shape", size[2..].to_vec()),
+            Attr::Ints("pads", pads.to_vec()),
+            Attr::Ints("strides", vec![1, 1]),
+        ],
+    )
+}
+
+/// GLU over the channels of an NCHW (or NC) value with `2·half` channels.
+pub fn glu(g: &mut GraphBuilder, hint: &str, x: &str, half: i64) -> String {
+    let split = g.i64s(&format!("{hint}.split"), &[half, half]);
+    let parts = g.node_n(
+        "Split",
+        &format!("{hint}.half"),
+        &[x, &split],
+        2,
+        &[Attr::Int("axis", 1)],
+    );
+    let gate = g.node("Sigmoid", &format!("{hint}.gate"), &[&parts[1]], &[]);
+    g.node("Mul", hint, &[&parts[0], &gate], &[])
+}
+
+/// `[1, D]` → `[1, D, side, side]`.
+pub fn tile(g: &mut GraphBuilder, hint: &str, v: &str, dim: i64, side: i64) -> String {
+    let shape = g.i64s(&format!("{hint}.column"), &[1, dim, 1, 1]);
+    let column = g.node("Reshape", &format!("{hint}.column"), &[v, &shape], &[]);
+    let grid = g.i64s(&format!("{hint}.grid"), &[1, dim, side, side]);
+    g.node("Expand", hint, &[&column, &grid], &[])
+}
+
+/// Conv3×3 (no bias) → BN, folded.
+pub fn conv3x3_bn(
+    g: &mut GraphBuilder,
+    hint: &str,
+    x: &str,
+    conv_: &nn::Conv2D,
+    bn: &nn::BatchNorm,
+) -> String {
+    let (scale, shift) = bn_affine(bn);
+    let (w, b) = fold(&conv_.ws, conv_.bs.as_ref(), &scale, &shift);
+    conv(g, hint, x, &w, &b, [1, 1, 1, 1])
+}
+
+/// [`UpBlock`]: nearest ×2 → conv3×3 → BN → GLU, as four phase convolutions + DepthToSpace.
+pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> String {
+    let (scale, shift) = bn_affine(&block.bn);
+    let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
+    let phases: Vec<String> = upsample_conv_phases(&w)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, pads))| conv(g, &format!("{hint}.phase{i}"), x, &k, &b, pads))
+        .collect();
+    let refs: Vec<&str> = phases.iter().map(String::as_str).collect();
+    let stacked = g.node(
+        "Concat",
+        &format!("{hint}.phases"),
+        &refs,
+        &[Attr::Int("axis", 1)],
+    );
+    let up = g.node(
+        "DepthToSpace",
+        &format!("{hint}.interleave"),
+        &[&stacked],
+        &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
+    );
+    glu(g, hint, &up, block.out_channels)
+}
+
+/// [`JoinBlock`]: conv3×3 → BN → GLU.
+pub fn join_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &JoinBlock) -> String {
+    let y = conv3x3_bn(g, &format!("{hint}.conv"), x, &block.conv, &block.bn);
+    glu(g, hint, &y, block.conv.ws.size()[0] / 2)
+}
+
+/// [`ResBlock`]: x + BN(conv(GLU(BN(conv(x))))).
+pub fn res_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &ResBlock) -> String {
+    let y = conv3x3_bn(g, &format!("{hint}.conv1"), x, &block.conv1, &block.bn1);
+    let y = glu(g, &format!("{hint}.glu"), &y, block.conv1.ws.size()[0] / 2);
+    let y = conv3x3_bn(g, &format!("{hint}.conv2"), &y, &block.conv2, &block.bn2);
+    g.node("Add", hint, &[x, &y], &[])
+}
+
+/// [`ToImage`]: conv3×3 → tanh.
+pub fn to_image(g: &mut GraphBuilder, hint: &str, x: &str, head: &ToImage) -> String {
+    let out = head.conv.ws.size()[0];
+    let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
+    let y = conv(
+        g,
+        &format!("{hint}.conv"),
+        x,
+        &head.conv.ws,
+        &zeros,
+        [1, 1, 1, 1],
+    );
+    g.node("Tanh", hint, &[&y], &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn randn(shape: &[i64]) -> Tensor {
+        Tensor::randn(shape, (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn folding_equals_conv_then_batch_norm() {
+        tch::manual_seed(3);
+        let x = randn(&[2, 4, 5, 5]);
+        let w = randn(&[6, 4, 3, 3]);
+        let b = randn(&[6]);
+        let (gamma, beta, mean) = (randn(&[6]), randn(&[6]), randn(&[6]));
+        let var = randn(&[6]).abs() + 0.1;
+        let reference = x
+            .conv2d(&w, Some(&b), [1, 1], [1, 1], [1, 1], 1)
+            .batch_norm(
+                Some(&gamma),
+                Some(&beta),
+                Some(&mean),
+                Some(&var),
+                false,
+                0.1,
+                BN_EPS,
+                false,
+            );
+        let (scale, shift) = affine_from(&gamma, &beta, &mean, &var);
+        let (wf, bf) = fold(&w, Some(&b), &scale, &shift);
+        let folded = x.conv2d(&wf, Some(&bf), [1, 1], [1, 1], [1, 1], 1);
+        let err = (&folded - &reference).abs().max().double_value(&[]);
+        assert!(err < 1e-4, "{err}");
+    }
+
+    #[test]
+    fn four_phase_convolutions_equal_upsample_then_conv() {
+        tch::manual_seed(4);
+        let x = randn(&[1, 3, 5, 7]);
+        let w = randn(&[4, 3, 3, 3]);
+        let reference = x
+            .upsample_nearest2d([10, 14], None, None)
+            .conv2d::<&Tensor>(&w, None, [1, 1], [1, 1], [1, 1], 1);
+        let phases: Vec<Tensor> = upsample_conv_phases(&w)
+            .into_iter()
+            .map(|(k, [t, l, b, r])| {
+                x.constant_pad_nd([l, r, t, b]).conv2d::<&Tensor>(
+                    &k,
+                    None,
+                    [1, 1],
+                    [0, 0],
+                    [1, 1],
+                    1,
+                )
+            })
+            .collect();
+        // DCR interleave: out[c, 2i+a, 2j+b] = phase(a, b)[c, i, j].
+        let stacked = Tensor::stack(&phases, 0).view([2, 2, 1, 4, 5, 7]);
+        let interleaved = stacked.permute([2, 3, 4, 0, 5, 1]).reshape([1, 4, 10, 14]);
+        let err = (&interleaved - &reference).abs().max().double_value(&[]);
+        assert!(err < 1e-5, "{err}");
+        // 4 × 2×2 = 16 taps per low-resolution pixel instead of 4 × 9 = 36.
+        assert_eq!(phases.len() * 4, 16);
+    }
+}

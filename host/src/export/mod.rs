@@ -1,0 +1,13 @@
+//! Export: trained SEN and RDG checkpoints → a model bundle the board verifies and runs with
+//! tract (design decisions 3–6). The ONNX is written by our own writer ([`onnx`]), one graph
+//! for the speech encoder and one per generator stage, each checked against tch by running the
+//! written file under tract.
+
+pub mod check;
+pub mod generator;
+pub mod layers;
+pub mod onnx;
+pub mod speech_encoder;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! tch forward vs tract running the written file (design decision 3: relative error < 1e-4).
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::check::{check_file, F32_TOLERANCE};
+use super::generator::{self, names as gnames, ConditionMode};
+use super::onnx::write_model;
+use super::speech_encoder::{names as snames, speech_encoder_graph};
+use crate::rdg::config::tiny;
+use crate::rdg::generator::Generator;
+use crate::sen::config::{SenConfig, SpeechEncoderConfig};
+use crate::sen::speech_encoder::SpeechEncoder;
+
+/// Trained networks have BN statistics far from (0, 1) and γ far from 1; so must the tests, or
+/// a mistake in folding would go unseen.
+fn randomise_batch_norms(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            let fresh = if name.ends_with("running_var") {
+                Tensor::rand_like(&t) * 2.0 + 0.2
+            } else if name.ends_with("running_mean") || name.contains("bn") {
+                Tensor::randn_like(&t) * 0.5 + if name.ends_with("weight") { 1.0 } else { 0.0 }
+            } else {
+                continue;
+            };
+            t.copy_(&fresh);
+        }
+    });
+}
+
+fn stage_names(k: usize) -> Vec<&'static str> {
+    if k == 1 {
+        vec![gnames::IMAGE, gnames::FEATURES, gnames::CONDITION]
+    } else {
+        vec![gnames::IMAGE, gnames::FEATURES]
+    }
+}
+
+fn check_generator(stages: usize, dense: bool, mode: ConditionMode, embedding_scale: f64) {
+    tch::manual_seed(11);
+    let cfg = crate::rdg::config::RdgConfig {
+        dense,
+        embedding_scale,
+        ..tiny(stages)
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let gen = Generator::new(vs.root() / "g", &cfg);
+    randomise_batch_norms(&vs);
+    let dir = tempfile::tempdir().unwrap();
+    for k in 1..=stages {
+        let graph = if k == 1 {
+            generator::stage1_graph(&gen, mode)
+        } else {
+            generator::refine_graph(&gen, k)
+        };
+        let path = dir.path().join(format!("stage{k}.onnx"));
+        write_model(&graph.finish(&[]), &path).unwrap();
+        let inputs = generator::random_inputs(&gen, k, mode);
+        let reference = generator::reference_stage(&gen, k, &inputs);
+        let err = check_file(&path, &stage_names(k), &inputs, &reference)
+            .unwrap_or_else(|e| panic!("stage {k}: {e:#}"));
+        assert!(err < F32_TOLERANCE, "stage {k}: {err}");
+    }
+}
+
+#[test]
+fn every_generator_stage_matches_tch_under_tract() {
+    check_generator(3, true, ConditionMode::Mean, 16.0);
+}
+
+#[test]
+fn stages_without_the_dense_skip_and_with_a_sampled_condition_match_too() {
+    check_generator(2, false, ConditionMode::Sample, 1.0);
+}
+
+#[test]
+fn the_stages_chain_into_the_whole_generator() {
+    // Stage 1's outputs fed to stage 2 give the generator's own forward pass.
+    tch::manual_seed(12);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let gen = Generator::new(vs.root() / "g", &tiny(2));
+    randomise_batch_norms(&vs);
+    let s1 = generator::random_inputs(&gen, 1, ConditionMode::Mean);
+    let out1 = generator::reference_stage(&gen, 1, &s1);
+    let out2 =
+        generator::reference_stage(&gen, 2, &[out1[1].shallow_clone(), out1[2].shallow_clone()]);
+    let whole = tch::no_grad(|| gen.forward_t(&s1[0], &s1[1], false, false));
+    assert!(whole.images[0].allclose(&out1[0], 1e-6, 1e-6, false));
+    assert!(whole.images[1].allclose(&out2[0], 1e-6, 1e-6, false));
+}
+
+fn tiny_sed() -> SpeechEncoderConfig {
+    SpeechEncoderConfig {
+        gru_hidden: 8,
+        attention_hidden: 6,
+        conv_channels: [6, 10],
+        ..SenConfig::edge().speech
+    }
+}
+
+#[test]
+fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
+    tch::manual_seed(13);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = tiny_sed();
+    let sed = SpeechEncoder::new(vs.root() / "sed", &cfg);
+    // Masked BN keeps its statistics under other names: randomise them too.
+    tch::no_grad(|| {
+        for bn in [&sed.bn1, &sed.bn2] {
+            let (mut m, mut v) = (
+                bn.running_mean.shallow_clone(),
+                bn.running_var.shallow_clone(),
+            );
+            m.copy_(&(Tensor::randn_like(&m) * 0.5));
+            v.copy_(&(Tensor::rand_like(&v) * 2.0 + 0.2));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sed.onnx");
+    write_model(&speech_encoder_graph(&sed).finish(&[]), &path).unwrap();
+    let plan = super::check::tract_plan(&path).unwrap();
+    for frames in [cfg.min_frames(), 37, 120, 301] {
+        let x = Tensor::randn([1, cfg.n_mels, frames], (Kind::Float, Device::Cpu));
+        let reference = tch::no_grad(|| sed.forward_t(&x, &[frames], false));
+        let got = super::check::run(&plan, &[x]).unwrap();
+        let err = super::check::compare(
+            &path,
+            &[snames::EMBEDDING],
+            &[reference],
+            &got,
+            F32_TOLERANCE,
+        )
+        .unwrap_or_else(|e| panic!("{frames} frames: {e:#}"));
+        assert!(err < F32_TOLERANCE);
+    }
+}

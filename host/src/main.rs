@@ -35,6 +35,9 @@ enum Command {
         #[command(subcommand)]
         command: RdgCommand,
     },
+    /// Write a model bundle (ONNX graphs checked under tract, manifest) from trained SEN and RDG
+    /// runs, or re-check one with --verify.
+    Export(Box<s2i_host::export::ExportArgs>),
 }
 
 #[derive(Subcommand)]
@@ -99,5 +102,6 @@ fn main() -> Result<()> {
             RdgCommand::Sample(args) => s2i_host::rdg::sample::run(&args).map(|_| ()),
             RdgCommand::Eval(args) => s2i_host::eval::gan::run(&args).map(|_| ()),
         },
+        Command::Export(args) => s2i_host::export::bundle::run(&args),
     }
 }

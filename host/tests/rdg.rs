@@ -289,3 +289,173 @@ fn copy_dataset(from: &Path, to: &Path) -> PathBuf {
     img.save(first).unwrap();
     to.to_path_buf()
 }
+
+/// The project venv's Python (with onnx and onnxruntime), set up by deploy/setup-dev.sh.
+fn venv_python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run deploy/setup-dev.sh",
+        python.display()
+    );
+    python
+}
+
+/// onnx.checker and onnxruntime on `model` with `inputs`; returns onnxruntime's outputs.
+fn onnxruntime_outputs(model: &Path, inputs: &[tch::Tensor], names: &[&str]) -> Vec<tch::Tensor> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, t) in inputs.iter().enumerate() {
+        let f = dir.path().join(format!("input{i}.npy"));
+        t.write_npy(&f).unwrap();
+        files.push(f);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/onnx_check.py");
+    let out = std::process::Command::new(venv_python())
+        .arg(script)
+        .arg(model)
+        .arg(dir.path())
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        model.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    names
+        .iter()
+        .map(|n| tch::Tensor::read_npy(dir.path().join(format!("{n}.npy"))).unwrap())
+        .collect()
+}
+
+#[test]
+fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards() {
+    use s2i_host::export::{self, check, ExportArgs};
+    use s2i_shared::bundle::{Manifest, Role};
+
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("rdg");
+    let mut a = args(&run);
+    a.max_minutes = Some(0.0);
+    trainer::run_with(&a, Interrupt::never()).unwrap();
+
+    let bundle = dir.path().join("models").join("tiny");
+    let mut e = ExportArgs::new(&fixture().sen, &run, &bundle);
+    e.recalibration_batches = 2;
+    let manifest = export::export(&e).unwrap();
+    assert_eq!(manifest.files.len(), 3, "encoder and two stages");
+    assert!(manifest.metrics["export_max_relative_error"] < 1e-4);
+    assert_eq!(manifest.hyper_parameters["condition"], "mean");
+    // Nothing but the bundle is left beside it (the temporary folder was renamed).
+    let siblings: Vec<_> = std::fs::read_dir(bundle.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(siblings.len(), 1);
+    let report = export::verify(&bundle).unwrap().to_string();
+    assert!(report.contains("verified"), "{report}");
+    let again = export::export(&e).unwrap_err().to_string();
+    assert!(
+        again.contains("already exists") && again.contains("--force"),
+        "{again}"
+    );
+
+    // Every file passes onnx.checker, and onnxruntime computes what tract computes.
+    let enc = manifest.file(Role::SpeechEncoder).unwrap();
+    let features = tch::Tensor::randn([1, 40, 180], (tch::Kind::Float, Device::Cpu));
+    let s1 = manifest.file(Role::GeneratorStage1).unwrap();
+    let s2 = manifest.file(Role::GeneratorStage2).unwrap();
+    let embedding = {
+        let plan = check::tract_plan(&bundle.join(&enc.path)).unwrap();
+        check::run(&plan, &[features.shallow_clone()])
+            .unwrap()
+            .remove(0)
+    };
+    let noise = tch::Tensor::randn([1, 100], (tch::Kind::Float, Device::Cpu));
+    let mut stage1_out: Vec<tch::Tensor> = Vec::new();
+    for (file, inputs) in [
+        (enc, vec![features]),
+        (s1, vec![embedding, noise]),
+        (s2, vec![]),
+    ] {
+        let inputs = if inputs.is_empty() {
+            vec![stage1_out[1].shallow_clone(), stage1_out[2].shallow_clone()]
+        } else {
+            inputs
+        };
+        let path = bundle.join(&file.path);
+        let names: Vec<&str> = file.outputs.iter().map(|t| t.name.as_str()).collect();
+        let reference = onnxruntime_outputs(&path, &inputs, &names);
+        let plan = check::tract_plan(&path).unwrap();
+        let got = check::run(&plan, &inputs).unwrap();
+        let err = check::compare(&path, &names, &reference, &got, 1e-4).unwrap();
+        assert!(err < 1e-4, "{}: {err}", file.path);
+        if file.role == Role::GeneratorStage1 {
+            stage1_out = got;
+        }
+    }
+
+    // --verify refuses each kind of damage, naming the problem.
+    let damaged = |name: &str, damage: &dyn Fn(&Path)| -> String {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for f in std::fs::read_dir(&bundle).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        }
+        damage(&copy);
+        format!("{:#}", export::verify(&copy).unwrap_err())
+    };
+    let rewrite_manifest = |b: &Path, edit: &dyn Fn(&mut serde_json::Value)| {
+        let p = b.join("manifest.json");
+        let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        edit(&mut m);
+        std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    };
+    let stage2 = s2.path.clone();
+    let msg = damaged("missing", &|b| {
+        std::fs::remove_file(b.join(&stage2)).unwrap()
+    });
+    assert!(
+        msg.contains(&stage2) && msg.contains("cannot be read"),
+        "{msg}"
+    );
+    let msg = damaged("mismatch", &|b| {
+        let p = b.join(&stage2);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        std::fs::write(&p, bytes).unwrap();
+    });
+    assert!(msg.contains(&stage2) && msg.contains("SHA-256"), "{msg}");
+    // Corrupted, and the manifest's hash updated to match: tract itself must refuse it.
+    let msg = damaged("corrupted", &|b| {
+        let p = b.join(&stage2);
+        std::fs::write(&p, b"not an onnx model at all").unwrap();
+        let sha = s2i_shared::bundle::sha256_file(&p).unwrap();
+        rewrite_manifest(b, &|m| {
+            for f in m["files"].as_array_mut().unwrap() {
+                if f["path"] == stage2.as_str() {
+                    f["sha256"] = json!(sha);
+                }
+            }
+        });
+    });
+    assert!(
+        msg.contains(&stage2) && msg.contains("not a loadable ONNX model"),
+        "{msg}"
+    );
+    let msg = damaged("frontend", &|b| {
+        rewrite_manifest(b, &|m| m["frontend"]["table_hash"] = json!("0".repeat(64)))
+    });
+    assert!(msg.contains("different front end"), "{msg}");
+    let msg = damaged("version", &|b| {
+        rewrite_manifest(b, &|m| m["format_version"] = json!(99))
+    });
+    assert!(msg.contains("format version 99"), "{msg}");
+    // The untouched bundle still verifies, and its manifest reads back equal.
+    assert_eq!(Manifest::read(&bundle).unwrap(), manifest);
+}

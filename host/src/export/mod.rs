@@ -3,11 +3,15 @@
 //! for the speech encoder and one per generator stage, each checked against tch by running the
 //! written file under tract.
 
+pub mod bundle;
 pub mod check;
 pub mod generator;
 pub mod layers;
 pub mod onnx;
+pub mod recalibrate;
 pub mod speech_encoder;
 
 #[cfg(test)]
 mod tests;
+
+pub use bundle::{export, verify, ExportArgs};

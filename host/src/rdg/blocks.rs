@@ -4,6 +4,9 @@
 
 use tch::{nn, nn::Module, nn::ModuleT, Tensor};
 
+/// Running-statistics momentum of every generator BN (PyTorch's default).
+pub const BN_MOMENTUM: f64 = 0.1;
+
 /// BN as PyTorch builds it (γ = 1, β = 0, eps 1e-5, momentum 0.1); [`super::init`] then applies
 /// the spec's γ ~ N(1, 0.02). tch's default γ is uniform in [0, 1), which we do not want even
 /// before initialisation.
@@ -18,7 +21,7 @@ pub fn batch_norm1d(p: nn::Path, features: i64) -> nn::BatchNorm {
 fn bn_config() -> nn::BatchNormConfig {
     nn::BatchNormConfig {
         eps: 1e-5,
-        momentum: 0.1,
+        momentum: BN_MOMENTUM,
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         ..Default::default()

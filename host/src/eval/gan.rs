@@ -23,6 +23,8 @@ use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{Augment, Dataset, Split};
+use crate::export::generator::ConditionMode;
+use crate::export::recalibrate::{recalibrate_batch_norm, select_rows};
 use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::grid::{caption_label, gaussian, to_rgb_images};
 use crate::rdg::load::{BnStatistics, LoadedGenerator};
@@ -295,6 +297,23 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         &ds,
         device,
     )?;
+    if args.bn == BnStatistics::Recalibrated {
+        let train = select_rows(
+            &captions.table,
+            &captions.offsets,
+            ds.split(Split::Train),
+            device,
+        );
+        recalibrate_batch_norm(
+            &generator.vs,
+            &generator.g,
+            &train,
+            64,
+            64,
+            ConditionMode::Mean,
+            args.seed as i64,
+        );
+    }
     let probe = args
         .probe
         .as_deref()

@@ -99,4 +99,7 @@ pub enum BnStatistics {
     Running,
     /// The batch's own statistics, as in training (pictures depend on the batch).
     Batch,
+    /// Statistics re-estimated for the loaded weights from the training captions, as
+    /// `s2i-host export` does: what the exported bundle draws.
+    Recalibrated,
 }

@@ -111,6 +111,12 @@ pub fn embed_wavs(sen: &LoadedSen, wavs: &[PathBuf], device: Device) -> Result<T
 
 pub fn run(args: &SampleArgs) -> Result<Vec<PathBuf>> {
     let device = resolve_device(args.device, args.threads)?;
+    if args.bn == BnStatistics::Recalibrated {
+        bail!(
+            "--bn recalibrated needs the training captions: `s2i-host rdg eval --bn recalibrated` \
+             or an exported bundle (`s2i-host export`) show what it draws"
+        );
+    }
     let generator = LoadedGenerator::load(&args.rdg, device)?;
     let sen = matching_sen(
         &generator,

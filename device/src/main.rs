@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use s2i_device::infer::LoadedBundle;
+use s2i_device::infer::{LoadedBundle, Pipeline, StageImage};
 use s2i_shared::frontend::Frontend;
 
 /// s2i: speech in, picture out, on the board.
@@ -19,6 +19,22 @@ enum Command {
     Check {
         #[arg(long, default_value = "models/default")]
         bundle: PathBuf,
+    },
+    /// Draw the picture for a spoken description: wav → front end → speech encoder → generator
+    /// stages → PNG (the last stage's picture, or --stage K's).
+    Generate {
+        #[arg(long, default_value = "models/default")]
+        bundle: PathBuf,
+        #[arg(long)]
+        wav: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Noise seed: the same wav and seed always give the same picture.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop after this generator stage (1 = 64², the quickest preview).
+        #[arg(long)]
+        stage: Option<usize>,
     },
     /// Print the front end's features for wav files (the same bits the trainer computes).
     Features {
@@ -44,6 +60,40 @@ fn main() -> Result<()> {
                 &m.frontend.table_hash[..12]
             );
         }
+        Command::Generate {
+            bundle,
+            wav,
+            out,
+            seed,
+            stage,
+        } => {
+            let start = std::time::Instant::now();
+            let pipeline = Pipeline::load(&bundle, &frontend)
+                .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
+            let loaded = start.elapsed();
+            let features = frontend.features_from_wav_file(&wav)?;
+            let images =
+                pipeline.generate(&features, &wav.display().to_string(), seed, stage, |img| {
+                    println!(
+                        "stage {}: {}×{} in {:.0} ms",
+                        img.stage,
+                        img.side,
+                        img.side,
+                        img.elapsed.as_secs_f64() * 1e3
+                    )
+                })?;
+            let last = images.last().expect("at least one stage ran");
+            save_png(&out, last)?;
+            println!(
+                "wrote {} ({}×{}, seed {seed}; bundle {} loaded in {:.0} ms, {:.0} ms in all)",
+                out.display(),
+                last.side,
+                last.side,
+                pipeline.manifest.bundle_id,
+                loaded.as_secs_f64() * 1e3,
+                start.elapsed().as_secs_f64() * 1e3
+            );
+        }
         Command::Features { wavs } => {
             println!("front end tables {}", frontend.table_hash());
             for wav in wavs {
@@ -60,4 +110,15 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let buffer = image::RgbImage::from_raw(image.side, image.side, image.rgb.clone())
+        .context("the picture's buffer does not match its size")?;
+    buffer
+        .save(path)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -1,5 +1,7 @@
 //! Loading a model bundle and running it.
 
 pub mod bundle;
+pub mod pipeline;
 
 pub use bundle::{BundleError, LoadedBundle};
+pub use pipeline::{InferError, Pipeline, StageImage};

@@ -26,7 +26,7 @@ use crate::data::{Augment, Dataset, Split};
 use crate::export::generator::ConditionMode;
 use crate::export::recalibrate::{recalibrate_batch_norm, select_rows};
 use crate::rdg::captions::CaptionEmbeddings;
-use crate::rdg::grid::{caption_label, gaussian, to_rgb_images};
+use crate::rdg::grid::{caption_label, gaussian, to_rgb_images, write_stage_grid, GridCaptions};
 use crate::rdg::load::{BnStatistics, LoadedGenerator};
 use crate::rdg::sample::matching_sen;
 use crate::rdg::trainer::load_dataset;
@@ -594,6 +594,21 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         .write_png(&picture)?;
         println!("wrote {}", picture.display());
     }
+
+    // The training-style grid (8 test captions × every stage × real), drawn as evaluated.
+    let grid_captions = GridCaptions::choose(&ds, &captions, 8, z_dim, device)?;
+    let stages = generator.generate_with(&grid_captions.embeddings, &grid_captions.z, args.bn);
+    let grid_path = out.with_file_name(format!(
+        "{}_stages.png",
+        out.file_stem().and_then(|s| s.to_str()).unwrap_or("eval")
+    ));
+    let title = format!(
+        "{}, BN statistics: {}, unseen test classes",
+        generator.path.display(),
+        format!("{:?}", args.bn).to_lowercase()
+    );
+    write_stage_grid(&stages, &grid_captions, &title, &grid_path)?;
+    println!("wrote {}", grid_path.display());
     Ok(report)
 }
 

@@ -133,16 +133,29 @@ fn fixed(dims: &[i64]) -> Vec<Dim> {
     dims.iter().map(|&d| Dim::Fixed(d as u64)).collect()
 }
 
-fn write_checked(
-    dir: &Path,
-    file_name: &str,
+/// One graph to write, with its interface as the manifest lists it.
+struct GraphFile<'a> {
+    file_name: &'a str,
     role: Role,
     graph: GraphBuilder,
-    metadata: &[(&str, String)],
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
+}
+
+/// Writes `file`, then runs it under tract on each case's inputs against the case's tch outputs.
+fn write_checked(
+    dir: &Path,
+    file: GraphFile,
+    metadata: &[(&str, String)],
     cases: &[(Vec<Tensor>, Vec<Tensor>)],
 ) -> Result<Written> {
+    let GraphFile {
+        file_name,
+        role,
+        graph,
+        inputs,
+        outputs,
+    } = file;
     let path = dir.join(file_name);
     write_model(&graph.finish(metadata), &path)?;
     let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
@@ -331,13 +344,11 @@ fn write_bundle(
             (vec![x], vec![e])
         })
         .collect();
-    let mut written = vec![write_checked(
-        dir,
-        SPEECH_ENCODER_FILE,
-        Role::SpeechEncoder,
-        speech_encoder_graph(sed),
-        &metadata("speech_encoder"),
-        vec![spec(
+    let encoder = GraphFile {
+        file_name: SPEECH_ENCODER_FILE,
+        role: Role::SpeechEncoder,
+        graph: speech_encoder_graph(sed),
+        inputs: vec![spec(
             snames::FEATURES,
             vec![
                 Dim::Fixed(1),
@@ -345,10 +356,15 @@ fn write_bundle(
                 Dim::Symbol(snames::FRAMES.into()),
             ],
         )],
-        vec![spec(
+        outputs: vec![spec(
             snames::EMBEDDING,
             fixed(&[1, sed_cfg.embedding_dim()]),
         )],
+    };
+    let mut written = vec![write_checked(
+        dir,
+        encoder,
+        &metadata("speech_encoder"),
         &cases,
     )?];
 
@@ -386,14 +402,18 @@ fn write_bundle(
                 (inputs, reference)
             })
             .collect();
+        let file_name = stage_file(k);
+        let file = GraphFile {
+            file_name: &file_name,
+            role: stage_role(k)?,
+            graph,
+            inputs: inputs_spec,
+            outputs: outputs_spec,
+        };
         written.push(write_checked(
             dir,
-            &stage_file(k),
-            stage_role(k)?,
-            graph,
+            file,
             &metadata(&format!("generator_stage{k}")),
-            inputs_spec,
-            outputs_spec,
             &cases,
         )?);
     }

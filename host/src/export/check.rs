@@ -28,7 +28,7 @@ pub fn to_tract(t: &Tensor) -> Result<TractTensor> {
         .contiguous();
     let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
     let data = Vec::<f32>::try_from(t.view([-1]))?;
-    Ok(TractTensor::from_shape(&shape, &data)?)
+    TractTensor::from_shape(&shape, &data).map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
 pub fn from_tract(t: &TractTensor) -> Result<Tensor> {
@@ -93,7 +93,7 @@ pub fn compare(
             );
         }
         let err = relative_error(r, o);
-        if !(err < tolerance) {
+        if err.is_nan() || err >= tolerance {
             bail!(
                 "{}: output {name} differs from the tch network by {err:.2e} (relative), over the \
                  {tolerance:.0e} allowed",

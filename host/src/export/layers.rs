@@ -128,14 +128,34 @@ pub fn conv3x3_bn(
 }
 
 /// [`UpBlock`]: nearest ×2 → conv3×3 → BN → GLU, as four phase convolutions + DepthToSpace.
+///
+/// The file stores the folded 3×3 kernel (9 taps, not the phases' 16) and the graph merges its
+/// rows and columns into the four 2×2 kernels ([`upsample_conv_phases`]) from constants only,
+/// which tract and onnxruntime fold once at load: a smaller file for the same run time.
 pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> String {
     let (scale, shift) = bn_affine(&block.bn);
     let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
-    let phases: Vec<String> = upsample_conv_phases(&w)
-        .into_iter()
-        .enumerate()
-        .map(|(i, (k, pads))| conv(g, &format!("{hint}.phase{i}"), x, &k, &b, pads))
-        .collect();
+    let w3 = g.weight(&format!("{hint}.weight3x3"), &w);
+    let bias = g.weight(&format!("{hint}.bias"), &b);
+    let rows = merge_taps(g, &format!("{hint}.rows"), &w3, 2);
+    let mut phases = Vec::with_capacity(4);
+    for (a, row_kernel) in rows.iter().enumerate() {
+        let kernels = merge_taps(g, &format!("{hint}.cols{a}"), row_kernel, 3);
+        for (b_, kernel) in kernels.iter().enumerate() {
+            let (a, b_) = (a as i64, b_ as i64);
+            let i = 2 * a + b_;
+            phases.push(g.node(
+                "Conv",
+                &format!("{hint}.phase{i}"),
+                &[x, kernel, &bias],
+                &[
+                    Attr::Ints("kernel_shape", vec![2, 2]),
+                    Attr::Ints("pads", vec![1 - a, 1 - b_, a, b_]),
+                    Attr::Ints("strides", vec![1, 1]),
+                ],
+            ));
+        }
+    }
     let refs: Vec<&str> = phases.iter().map(String::as_str).collect();
     let stacked = g.node(
         "Concat",
@@ -150,6 +170,30 @@ pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> S
         &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
     );
     glu(g, hint, &up, block.out_channels)
+}
+
+/// In the graph: the two 2-tap merges of a 3-tap kernel along `axis`, parity 0 = [k0, k1 + k2]
+/// and parity 1 = [k0 + k1, k2] (see [`upsample_conv_phases`]).
+fn merge_taps(g: &mut GraphBuilder, hint: &str, kernel: &str, axis: i64) -> [String; 2] {
+    let axes = g.i64s(&format!("{hint}.axis"), &[axis]);
+    let tap = |g: &mut GraphBuilder, i: i64| {
+        let start = g.i64s(&format!("{hint}.start{i}"), &[i]);
+        let end = g.i64s(&format!("{hint}.end{i}"), &[i + 1]);
+        g.node(
+            "Slice",
+            &format!("{hint}.tap{i}"),
+            &[kernel, &start, &end, &axes],
+            &[],
+        )
+    };
+    let (k0, k1, k2) = (tap(g, 0), tap(g, 1), tap(g, 2));
+    let k12 = g.node("Add", &format!("{hint}.tap12"), &[&k1, &k2], &[]);
+    let k01 = g.node("Add", &format!("{hint}.tap01"), &[&k0, &k1], &[]);
+    let concat = [Attr::Int("axis", axis)];
+    [
+        g.node("Concat", &format!("{hint}.even"), &[&k0, &k12], &concat),
+        g.node("Concat", &format!("{hint}.odd"), &[&k01, &k2], &concat),
+    ]
 }
 
 /// [`JoinBlock`]: conv3×3 → BN → GLU.

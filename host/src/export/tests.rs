@@ -11,15 +11,21 @@ use crate::rdg::generator::Generator;
 use crate::sen::config::{SenConfig, SpeechEncoderConfig};
 use crate::sen::speech_encoder::SpeechEncoder;
 
-/// Trained networks have BN statistics far from (0, 1) and γ far from 1; so must the tests, or
-/// a mistake in folding would go unseen.
+/// Trained networks have BN statistics away from (0, 1) and γ away from 1; so must the tests,
+/// or a mistake in folding would go unseen. The ranges are those of trained BNs (γ about
+/// 1 ± 0.2, variances 0.5–2): far wider ones make a random 4-up-block network so ill-conditioned
+/// that f32 summation order alone moves its output by 1e-4.
 fn randomise_batch_norms(vs: &nn::VarStore) {
     tch::no_grad(|| {
         for (name, mut t) in vs.variables() {
             let fresh = if name.ends_with("running_var") {
-                Tensor::rand_like(&t) * 2.0 + 0.2
-            } else if name.ends_with("running_mean") || name.contains("bn") {
-                Tensor::randn_like(&t) * 0.5 + if name.ends_with("weight") { 1.0 } else { 0.0 }
+                Tensor::rand_like(&t) * 1.5 + 0.5
+            } else if name.ends_with("running_mean") {
+                Tensor::randn_like(&t) * 0.5
+            } else if name.contains("bn") && name.ends_with("weight") {
+                Tensor::randn_like(&t) * 0.2 + 1.0
+            } else if name.contains("bn") && name.ends_with("bias") {
+                Tensor::randn_like(&t) * 0.2
             } else {
                 continue;
             };
@@ -59,6 +65,7 @@ fn check_generator(stages: usize, dense: bool, mode: ConditionMode, embedding_sc
         let reference = generator::reference_stage(&gen, k, &inputs);
         let err = check_file(&path, &stage_names(k), &inputs, &reference)
             .unwrap_or_else(|e| panic!("stage {k}: {e:#}"));
+        println!("stage {k}: max relative error {err:.1e}");
         assert!(err < F32_TOLERANCE, "stage {k}: {err}");
     }
 }

@@ -117,18 +117,8 @@ impl GridCaptions {
     }
 }
 
-/// Standard normal samples from a seeded ChaCha8 (Box–Muller), independent of libtorch's RNG.
-pub fn gaussian(n: usize, seed: u64) -> Vec<f32> {
-    use rand::Rng;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
-            let u2: f64 = rng.gen();
-            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-        })
-        .collect()
-}
+/// The generator's seeded noise, shared with the board (same seed, same z).
+pub use s2i_shared::noise::gaussian;
 
 pub fn write_sample_grid(
     trainer: &mut RdgTrainer,
@@ -137,17 +127,23 @@ pub fn write_sample_grid(
     path: &Path,
 ) -> Result<()> {
     let stages = trainer.sample_ema(&rows.embeddings, &rows.z);
+    write_stage_grid(&stages, rows, title, path)
+}
+
+/// Captions (rows) × every stage's image for them (`stages`, smallest first) × the real image.
+pub fn write_stage_grid(
+    stages: &[Tensor],
+    rows: &GridCaptions,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
     let per_stage = stages
         .iter()
         .map(to_rgb_images)
         .collect::<Result<Vec<_>>>()?;
-    let cell = *trainer.config.image_sizes().last().unwrap() as u32;
-    let mut column_titles: Vec<String> = trainer
-        .config
-        .image_sizes()
-        .iter()
-        .map(|s| format!("{s}x{s}"))
-        .collect();
+    let sides: Vec<i64> = stages.iter().map(|s| s.size()[2]).collect();
+    let cell = *sides.last().expect("at least one stage") as u32;
+    let mut column_titles: Vec<String> = sides.iter().map(|s| format!("{s}x{s}")).collect();
     column_titles.push("real".into());
     let grid_rows = (0..rows.items.len())
         .map(|r| {

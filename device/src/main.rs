@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use s2i_device::display::{contact_sheet, label_from_file_name, Cell};
 use s2i_device::infer::{LoadedBundle, Pipeline, StageImage};
 use s2i_shared::frontend::Frontend;
 
@@ -35,6 +36,24 @@ enum Command {
         /// Stop after this generator stage (1 = 64², the quickest preview).
         #[arg(long)]
         stage: Option<usize>,
+    },
+    /// A labelled contact sheet: one picture per wav (labelled with its file name), `--columns`
+    /// wide. With the default bundle's nine samples in body × wing order it is the "subtle
+    /// differences" figure.
+    Grid {
+        #[arg(long, default_value = "models/default")]
+        bundle: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        columns: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Side of each cell in the sheet (pictures are scaled with a Catmull-Rom filter).
+        #[arg(long, default_value_t = 192)]
+        cell: u32,
+        #[arg(required = true)]
+        wavs: Vec<PathBuf>,
     },
     /// Print the front end's features for wav files (the same bits the trainer computes).
     Features {
@@ -94,6 +113,41 @@ fn main() -> Result<()> {
                 start.elapsed().as_secs_f64() * 1e3
             );
         }
+        Command::Grid {
+            bundle,
+            out,
+            columns,
+            seed,
+            cell,
+            wavs,
+        } => {
+            let pipeline = Pipeline::load(&bundle, &frontend)
+                .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
+            let mut cells = Vec::with_capacity(wavs.len());
+            for wav in &wavs {
+                let features = frontend.features_from_wav_file(wav)?;
+                let images =
+                    pipeline.generate(&features, &wav.display().to_string(), seed, None, |_| {})?;
+                let last = images.last().expect("at least one stage ran");
+                cells.push(Cell {
+                    picture: to_image(last)?,
+                    label: label_from_file_name(wav),
+                });
+            }
+            let title = format!(
+                "{}: what was said, drawn (seed {seed})",
+                pipeline.manifest.bundle_id
+            );
+            let sheet = contact_sheet(&cells, columns, cell, &title);
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            sheet
+                .save(&out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {} ({} pictures)", out.display(), cells.len());
+        }
         Command::Features { wavs } => {
             println!("front end tables {}", frontend.table_hash());
             for wav in wavs {
@@ -112,13 +166,16 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+fn to_image(image: &StageImage) -> Result<image::RgbImage> {
+    image::RgbImage::from_raw(image.side, image.side, image.rgb.clone())
+        .context("the picture's buffer does not match its size")
+}
+
 fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let buffer = image::RgbImage::from_raw(image.side, image.side, image.rgb.clone())
-        .context("the picture's buffer does not match its size")?;
-    buffer
+    to_image(image)?
         .save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }

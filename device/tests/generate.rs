@@ -168,3 +168,43 @@ fn the_generate_command_writes_a_png() {
         "{err}"
     );
 }
+
+#[test]
+fn the_grid_command_draws_a_labelled_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sheet.png");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_s2i"))
+        .args(["grid", "--bundle"])
+        .arg(default_bundle())
+        .args(["--columns", "2", "--cell", "96", "--out"])
+        .arg(&out)
+        .arg(sample("yellow_body_black_wings.wav"))
+        .arg(sample("red_body_blue_wings.wav"))
+        .arg(sample("grey_body_blue_wings.wav"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sheet = image::open(&out).unwrap();
+    // Two columns and two rows of 96² cells with labels and a title.
+    assert!(
+        sheet.width() >= 2 * 96 && sheet.width() < 3 * 96,
+        "{}",
+        sheet.width()
+    );
+    assert!(sheet.height() >= 2 * 96 + 20, "{}", sheet.height());
+    // A wav that is not there is named.
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_s2i"))
+        .args(["grid", "--bundle"])
+        .arg(default_bundle())
+        .arg("--out")
+        .arg(&out)
+        .arg(dir.path().join("nope.wav"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.wav"));
+}

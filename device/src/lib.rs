@@ -1,5 +1,6 @@
 //! The s2igan-edge firmware: a person speaks, the board draws. Bundles are verified and run with
 //! tract; nothing here depends on libtorch or Python.
 
+pub mod bench;
 pub mod display;
 pub mod infer;

@@ -55,6 +55,19 @@ enum Command {
         #[arg(required = true)]
         wavs: Vec<PathBuf>,
     },
+    /// Time the front end, the speech encoder, each generator stage and the whole pipeline
+    /// (medians over repeated runs), and report peak memory.
+    Bench {
+        #[arg(long, default_value = "models/default")]
+        bundle: PathBuf,
+        /// Utterance to time (default: the bundle's first sample).
+        #[arg(long)]
+        wav: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+    },
     /// Print the front end's features for wav files (the same bits the trainer computes).
     Features {
         #[arg(required = true)]
@@ -148,6 +161,21 @@ fn main() -> Result<()> {
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("wrote {} ({} pictures)", out.display(), cells.len());
         }
+        Command::Bench {
+            bundle,
+            wav,
+            runs,
+            warmup,
+        } => {
+            let pipeline = Pipeline::load(&bundle, &frontend)
+                .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
+            let wav = match wav {
+                Some(w) => w,
+                None => first_sample(&bundle)?,
+            };
+            let report = s2i_device::bench::bench(&pipeline, &frontend, &wav, runs.max(1), warmup)?;
+            print!("{report}");
+        }
         Command::Features { wavs } => {
             println!("front end tables {}", frontend.table_hash());
             for wav in wavs {
@@ -178,4 +206,18 @@ fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
     to_image(image)?
         .save(path)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The alphabetically first wav in `<bundle>/samples`.
+fn first_sample(bundle: &std::path::Path) -> Result<PathBuf> {
+    let dir = bundle.join("samples");
+    let mut wavs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{}: no samples folder; pass --wav", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    wavs.sort();
+    wavs.into_iter()
+        .next()
+        .with_context(|| format!("{}: no wav files; pass --wav", dir.display()))
 }

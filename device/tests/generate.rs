@@ -208,3 +208,37 @@ fn the_grid_command_draws_a_labelled_sheet() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.wav"));
 }
+
+#[test]
+fn bench_times_every_step() {
+    let frontend = Frontend::default();
+    let pipeline = Pipeline::load(&default_bundle(), &frontend).unwrap();
+    let report = s2i_device::bench::bench(
+        &pipeline,
+        &frontend,
+        &sample("red_body_black_wings.wav"),
+        3,
+        1,
+    )
+    .unwrap();
+    let names: Vec<&str> = report.timings.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "front end",
+            "speech encoder",
+            "generator stage 1",
+            "generator stage 2",
+            "end to end"
+        ]
+    );
+    for t in &report.timings {
+        assert_eq!(t.runs.len(), 3);
+        assert!(t.median_ms() > 0.0 && t.min_ms() <= t.median_ms(), "{t:?}");
+    }
+    let end_to_end = report.timings.last().unwrap().median_ms();
+    assert!(end_to_end >= report.timings[3].median_ms());
+    assert!(report.speech_ms > 500.0);
+    assert!(report.peak_memory_bytes.unwrap_or(1) > 0);
+    assert!(report.to_string().contains("generator stage 2"));
+}

@@ -118,12 +118,35 @@ fn each_broken_bundle_is_refused_with_a_clear_reason() {
             Box::new(|d| rewrite(d, |v| v["format_version"] = 9.into())),
         ),
         (
-            "expected exactly one speech_encoder file, found 2",
+            "expected exactly one f32 speech_encoder file, found 2",
             Box::new(|d| rewrite(d, |v| v["files"][1]["role"] = "speech_encoder".into())),
         ),
         (
-            "generator stages must be 1..=n, each once; found [1, 3]",
+            "f32 generator stages must be 1..=n, each once; found [1, 3]",
             Box::new(|d| rewrite(d, |v| v["files"][2]["role"] = "generator_stage3".into())),
+        ),
+        (
+            "the bundle has no f32 files",
+            Box::new(|d| {
+                rewrite(d, |v| {
+                    for f in v["files"].as_array_mut().unwrap() {
+                        f["precision"] = "int8".into();
+                    }
+                })
+            }),
+        ),
+        (
+            "the int8 generator has 1 stages, the f32 one 2",
+            Box::new(|d| {
+                rewrite(d, |v| {
+                    let files = v["files"].as_array_mut().unwrap();
+                    let mut extra: Vec<serde_json::Value> = files[..2].to_vec();
+                    for f in &mut extra {
+                        f["precision"] = "int8".into();
+                    }
+                    files.extend(extra);
+                })
+            }),
         ),
         (
             "must be relative and stay inside the bundle",
@@ -173,4 +196,33 @@ fn a_front_end_config_differing_in_tables_only_changes_the_hash() {
     .unwrap();
     assert_ne!(a.table_hash(), b.table_hash());
     assert_eq!(a.table_hash(), Frontend::default().table_hash());
+}
+
+#[test]
+fn an_int8_model_beside_the_f32_one_is_a_valid_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = make_bundle(dir.path());
+    assert!(!m.has_int8());
+    let int8: Vec<ModelFile> = m
+        .files
+        .iter()
+        .map(|f| ModelFile {
+            precision: Precision::Int8,
+            ..f.clone()
+        })
+        .collect();
+    m.files.extend(int8);
+    m.validate(&dir.path().join(MANIFEST_FILE)).unwrap();
+    assert!(m.has_int8());
+    assert_eq!(m.generator_stages(), 2);
+    assert_eq!(
+        m.file(Role::SpeechEncoder).unwrap().precision,
+        Precision::F32
+    );
+    assert_eq!(
+        m.file_for(Role::GeneratorStage2, Precision::Int8)
+            .unwrap()
+            .precision,
+        Precision::Int8
+    );
 }

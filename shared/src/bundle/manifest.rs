@@ -74,6 +74,15 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DType {
@@ -255,22 +264,49 @@ impl Manifest {
             .config
             .validate()
             .map_err(|e| invalid(format!("frontend.config: {e}")))?;
-        let encoders = self
-            .files
-            .iter()
-            .filter(|f| f.role == Role::SpeechEncoder)
-            .count();
-        if encoders != 1 {
-            return Err(invalid(format!(
-                "expected exactly one speech_encoder file, found {encoders}"
-            )));
+        // Each precision a bundle carries (f32 always; int8 beside it when exported) is a whole
+        // model: one speech encoder and generator stages 1..=n, the same n for every precision.
+        if !self.files.iter().any(|f| f.precision == Precision::F32) {
+            return Err(invalid(
+                "the bundle has no f32 files (f32 is the reference every board can run)".into(),
+            ));
         }
-        let mut stages: Vec<u8> = self.files.iter().filter_map(|f| f.role.stage()).collect();
-        stages.sort_unstable();
-        if stages.is_empty() || stages != (1..=stages.len() as u8).collect::<Vec<_>>() {
-            return Err(invalid(format!(
-                "generator stages must be 1..=n, each once; found {stages:?}"
-            )));
+        let mut stage_count = None;
+        for precision in [Precision::F32, Precision::Int8] {
+            let files: Vec<&ModelFile> = self
+                .files
+                .iter()
+                .filter(|f| f.precision == precision)
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            let name = precision.name();
+            let encoders = files
+                .iter()
+                .filter(|f| f.role == Role::SpeechEncoder)
+                .count();
+            if encoders != 1 {
+                return Err(invalid(format!(
+                    "expected exactly one {name} speech_encoder file, found {encoders}"
+                )));
+            }
+            let mut stages: Vec<u8> = files.iter().filter_map(|f| f.role.stage()).collect();
+            stages.sort_unstable();
+            if stages.is_empty() || stages != (1..=stages.len() as u8).collect::<Vec<_>>() {
+                return Err(invalid(format!(
+                    "{name} generator stages must be 1..=n, each once; found {stages:?}"
+                )));
+            }
+            match stage_count {
+                Some(n) if n != stages.len() => {
+                    return Err(invalid(format!(
+                        "the {name} generator has {} stages, the f32 one {n}",
+                        stages.len()
+                    )))
+                }
+                _ => stage_count = Some(stages.len()),
+            }
         }
         for f in &self.files {
             let p = Path::new(&f.path);
@@ -363,14 +399,26 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The f32 file of `role`.
     pub fn file(&self, role: Role) -> Option<&ModelFile> {
-        self.files.iter().find(|f| f.role == role)
+        self.file_for(role, Precision::F32)
+    }
+
+    pub fn file_for(&self, role: Role, precision: Precision) -> Option<&ModelFile> {
+        self.files
+            .iter()
+            .find(|f| f.role == role && f.precision == precision)
+    }
+
+    /// Whether the bundle also carries an int8 model.
+    pub fn has_int8(&self) -> bool {
+        self.files.iter().any(|f| f.precision == Precision::Int8)
     }
 
     pub fn generator_stages(&self) -> usize {
         self.files
             .iter()
-            .filter(|f| f.role.stage().is_some())
+            .filter(|f| f.role.stage().is_some() && f.precision == Precision::F32)
             .count()
     }
 

@@ -152,10 +152,7 @@ fn main() -> Result<()> {
                 pipeline.manifest.bundle_id
             );
             let sheet = contact_sheet(&cells, columns, cell, &title);
-            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
+            create_parent(&out)?;
             sheet
                 .save(&out)
                 .with_context(|| format!("cannot write {}", out.display()))?;
@@ -199,10 +196,16 @@ fn to_image(image: &StageImage) -> Result<image::RgbImage> {
         .context("the picture's buffer does not match its size")
 }
 
-fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
+/// Creates the folder `path` will be written into.
+fn create_parent(path: &std::path::Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    Ok(())
+}
+
+fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
+    create_parent(path)?;
     to_image(image)?
         .save(path)
         .with_context(|| format!("cannot write {}", path.display()))

@@ -24,7 +24,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::{Augment, Dataset, Split};
 use crate::export::generator::ConditionMode;
-use crate::export::recalibrate::{recalibrate_batch_norm, select_rows};
+use crate::export::recalibrate::{recalibrate_from_captions, CALIBRATION_BATCHES};
 use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::grid::{caption_label, gaussian, to_rgb_images, write_stage_grid, GridCaptions};
 use crate::rdg::load::{BnStatistics, LoadedGenerator};
@@ -298,18 +298,12 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         device,
     )?;
     if args.bn == BnStatistics::Recalibrated {
-        let train = select_rows(
-            &captions.table,
-            &captions.offsets,
-            ds.split(Split::Train),
-            device,
-        );
-        recalibrate_batch_norm(
+        recalibrate_from_captions(
             &generator.vs,
             &generator.g,
-            &train,
-            64,
-            64,
+            &captions,
+            ds.split(Split::Train),
+            CALIBRATION_BATCHES,
             ConditionMode::Mean,
             args.seed as i64,
         );

@@ -17,9 +17,9 @@ use tch::{Device, Kind, Tensor};
 use tract_onnx::prelude::Framework;
 
 use super::check::{self, F32_TOLERANCE};
-use super::generator::{self, names as gnames, ConditionMode};
+use super::generator::{self, fixed, names as gnames, ConditionMode};
 use super::onnx::{write_model, GraphBuilder};
-use super::recalibrate::{recalibrate_batch_norm, select_rows};
+use super::recalibrate::{recalibrate_from_captions, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE};
 use super::speech_encoder::{names as snames, speech_encoder_graph};
 use crate::data::Split;
 use crate::rdg::captions::CaptionEmbeddings;
@@ -67,7 +67,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Batches of 64 training captions for that re-estimate; 0 keeps training's statistics.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = CALIBRATION_BATCHES)]
     pub recalibration_batches: usize,
     /// Bundle id in the manifest (default: `<folder name>-<preset>-<date>`).
     #[arg(long)]
@@ -90,7 +90,7 @@ impl ExportArgs {
             stages: None,
             condition: ConditionMode::Mean,
             data: None,
-            recalibration_batches: 64,
+            recalibration_batches: CALIBRATION_BATCHES,
             bundle_id: None,
             force: false,
             seed: 0,
@@ -127,10 +127,6 @@ fn spec(name: &str, shape: Vec<Dim>) -> TensorSpec {
         dtype: DType::F32,
         shape,
     }
-}
-
-fn fixed(dims: &[i64]) -> Vec<Dim> {
-    dims.iter().map(|&d| Dim::Fixed(d as u64)).collect()
 }
 
 /// One graph to write, with its interface as the manifest lists it.
@@ -287,25 +283,19 @@ fn recalibrate(args: &ExportArgs, sen: &LoadedSen, gen: &LoadedGenerator) -> Res
         &ds,
         Device::Cpu,
     )?;
-    let train = select_rows(
-        &captions.table,
-        &captions.offsets,
-        ds.split(Split::Train),
-        Device::Cpu,
-    );
-    println!(
-        "re-estimating BN statistics for the EMA weights: {} batches of 64 from {} training captions",
-        args.recalibration_batches,
-        train.size()[0]
-    );
-    recalibrate_batch_norm(
+    let rows = recalibrate_from_captions(
         &gen.vs,
         &gen.g,
-        &train,
+        &captions,
+        ds.split(Split::Train),
         args.recalibration_batches,
-        64,
         args.condition,
         args.seed as i64,
+    );
+    println!(
+        "re-estimated BN statistics for the EMA weights: {} batches of {CALIBRATION_BATCH_SIZE} \
+         from {rows} training captions",
+        args.recalibration_batches
     );
     Ok(())
 }

@@ -37,7 +37,8 @@ pub enum ConditionMode {
     Sample,
 }
 
-fn fixed(dims: &[i64]) -> Vec<Dim> {
+/// Fixed dimensions for a manifest or value info.
+pub fn fixed(dims: &[i64]) -> Vec<Dim> {
     dims.iter().map(|&d| Dim::Fixed(d as u64)).collect()
 }
 

@@ -9,6 +9,7 @@
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::rdg::blocks::BN_MOMENTUM;
+use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::generator::Generator;
 
 use super::generator::ConditionMode;
@@ -33,6 +34,28 @@ pub fn recalibrate_batch_norm(
         let z = Tensor::randn([batch_size, gen.config.z_dim], (Kind::Float, device));
         let _ = gen.forward_t(&e, &z, true, mode == ConditionMode::Sample);
     });
+}
+
+/// Batches export and `rdg eval --bn recalibrated` use (the same, so eval measures the bundle).
+pub const CALIBRATION_BATCHES: usize = 64;
+/// Captions per calibration batch.
+pub const CALIBRATION_BATCH_SIZE: i64 = 64;
+
+/// [`recalibrate_batch_norm`] on the captions of `train_items` (training items only: the test
+/// captions never shape what is evaluated on them). Returns how many captions it drew from.
+pub fn recalibrate_from_captions(
+    vs: &VarStore,
+    gen: &Generator,
+    captions: &CaptionEmbeddings,
+    train_items: &[usize],
+    batches: usize,
+    mode: ConditionMode,
+    seed: i64,
+) -> i64 {
+    let device = captions.table.device();
+    let train = select_rows(&captions.table, &captions.offsets, train_items, device);
+    recalibrate_batch_norm(vs, gen, &train, batches, CALIBRATION_BATCH_SIZE, mode, seed);
+    train.size()[0]
 }
 
 /// Runs `train_mode_batch` `batches` times (each a train-mode forward pass that updates the BN

@@ -42,8 +42,9 @@ want="${PY_REQUIREMENTS[*]}"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "creating .venv with ${want} (about 3 GB, a minute or two)"
   python3 -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q "${PY_REQUIREMENTS[@]}"
+  # No pip cache: it would keep a second copy of the wheels (GBs) on disks that CI keeps small.
+  .venv/bin/python -m pip install -q --no-cache-dir --upgrade pip
+  .venv/bin/python -m pip install -q --no-cache-dir "${PY_REQUIREMENTS[@]}"
   echo "$want" >"$stamp"
 fi
 say "ready (source deploy/dev-env.sh for cargo commands that build the trainer)"

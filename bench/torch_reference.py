@@ -17,8 +17,13 @@ What it does, single-threaded throughout:
    without our exporter, and (d) takes our bundle's files; runs both under onnxruntime and times
    the encoder on 300 frames (3 s of speech), stage 1 and stage 2, chained as the board runs them.
 4. Writes the milliseconds and the image PSNR of (d) against (a) to `--out` (JSON), and beside it
-   the exact inputs and (a)'s images as .npy, so the Rust bench can add tract rows to the same
-   table.
+   the exact inputs and (a)'s images as .npy.
+5. Runs rows (b) our f32 files and (c) our int8 files under tract on those same inputs
+   (`device/examples/tract_rows.rs`, interleaved the same way), so the four rows come from one
+   run of this script on one machine; `--no-tract` skips them.
+
+The bundle for rows (b)-(d) must be exported from the same checkpoints with
+`--recalibration-batches 0 --int8`.
 """
 
 import argparse
@@ -26,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -339,7 +345,8 @@ def export_with_torch(modules, example_inputs, folder):
 
 def bundle_files(bundle):
     manifest = json.loads((bundle / "manifest.json").read_text())
-    files = {f["role"]: bundle / f["path"] for f in manifest["files"]}
+    files = {f["role"]: bundle / f["path"] for f in manifest["files"]
+             if f.get("precision", "f32") == "f32"}
     if manifest["hyper_parameters"].get("bn_recalibration_batches", 0) != 0:
         raise SystemExit(f"{bundle}: exported with BN recalibration, so its generator's BN "
                          "statistics are not the checkpoint's; export one with "
@@ -467,9 +474,23 @@ def machine():
             "onnxruntime": ort.__version__, "onnx": onnx.__version__}
 
 
+def tract_rows(bundle, arrays, runs, warmup):
+    """Rows (b) and (c): the same inputs through our bundle's f32 and int8 files under tract
+    (device/examples/tract_rows.rs), run right after the onnxruntime rows."""
+    cmd = ["cargo", "run", "--release", "--locked", "-q", "-p", "s2i-device", "--example",
+           "tract_rows", "--", "--bundle", str(bundle), "--arrays", str(arrays),
+           "--runs", str(runs), "--warmup", str(warmup)]
+    print("running", " ".join(cmd), flush=True)
+    out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def print_table(result):
     rows = [("(a) torch.onnx.export + onnxruntime", "torch_export_onnxruntime"),
+            ("(b) ours + tract, f32", "tract_f32"),
+            ("(c) ours + tract, int8", "tract_int8"),
             ("(d) ours + onnxruntime", "ours_onnxruntime")]
+    rows = [r for r in rows if r[1] in result]
     base = result["torch_export_onnxruntime"]
     cols = ["speech_encoder_ms", "stage1_ms", "stage2_ms", "end_to_end_ms"]
     print(f"{'ms, median, 1 thread':38}{'encoder':>9}{'stage 1':>9}{'stage 2':>9}"
@@ -477,8 +498,9 @@ def print_table(result):
     for label, key in rows:
         r = result[key]
         ratio = r["end_to_end_ms"] / base["end_to_end_ms"]
-        if key == "ours_onnxruntime":
-            p = result["psnr_vs_torch_export"]
+        if key != "torch_export_onnxruntime":
+            p = (result["psnr_vs_torch_export"] if key == "ours_onnxruntime"
+                 else r["psnr_vs_torch_export"])
             fmt = lambda v: "  same" if v is None else f"{v:6.1f}"
             psnrs = f"{fmt(p['stage1_db']):>9}{fmt(p['stage2_db']):>9}"
         else:
@@ -505,6 +527,8 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-tract", action="store_true",
+                    help="only the onnxruntime rows (no Rust build)")
     args = ap.parse_args()
 
     # The machine is shared: one thread everywhere, for the reference and for both runtimes.
@@ -572,6 +596,8 @@ def main():
         "max_relative_error": errors,
         "arrays": array_paths,
     }
+    if not args.no_tract:
+        result.update(tract_rows(args.bundle, args.out.with_suffix(""), args.runs, args.warmup))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print("max relative error vs the PyTorch reference: "

@@ -334,7 +334,8 @@ fn onnxruntime_outputs(model: &Path, inputs: &[tch::Tensor], names: &[&str]) -> 
 #[test]
 fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards() {
     use s2i_host::export::{self, check, ExportArgs};
-    use s2i_shared::bundle::{Manifest, Role};
+    use prost::Message;
+    use s2i_shared::bundle::{Manifest, Precision, Role};
 
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
@@ -346,15 +347,30 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
     let bundle = dir.path().join("models").join("tiny");
     let mut e = ExportArgs::new(&fixture().sen, &run, &bundle);
     e.recalibration_batches = 2;
+    e.int8 = true;
     let manifest = export::export(&e).unwrap();
-    assert_eq!(manifest.files.len(), 3, "encoder and two stages");
+    assert_eq!(
+        manifest.files.len(),
+        6,
+        "encoder and two stages, in f32 and in int8"
+    );
     assert!(manifest.metrics["export_max_relative_error"] < 1e-4);
     assert_eq!(manifest.hyper_parameters["condition"], "mean");
+    // int8 against f32 on the fixture's test utterances (an untrained generator: loose bounds;
+    // the shipped bundle's targets are checked in device/tests/int8.rs).
+    let cosine = manifest.metrics["int8_embedding_cosine_min"];
+    let psnr = manifest.metrics["int8_stage2_psnr_db_mean"];
+    println!("int8 vs f32: embedding cosine min {cosine:.4}, stage 2 PSNR mean {psnr:.1} dB");
+    assert!(cosine > 0.95 && cosine <= 1.0 + 1e-9, "{cosine}");
+    assert!(psnr > 20.0 && psnr.is_finite(), "{psnr}");
     // Nothing but the bundle is left beside it (the temporary folder was renamed).
     let siblings: Vec<_> = std::fs::read_dir(bundle.parent().unwrap())
         .unwrap()
         .collect();
     assert_eq!(siblings.len(), 1);
+    assert!(!std::fs::read_dir(&bundle)
+        .unwrap()
+        .any(|f| f.unwrap().file_name().to_string_lossy().starts_with('.')));
     let report = export::verify(&bundle).unwrap().to_string();
     assert!(report.contains("verified"), "{report}");
     let again = export::export(&e).unwrap_err().to_string();
@@ -363,39 +379,74 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
         "{again}"
     );
 
-    // Every file passes onnx.checker, and onnxruntime computes what tract computes.
-    let enc = manifest.file(Role::SpeechEncoder).unwrap();
+    // Every file passes onnx.checker, and onnxruntime computes what tract computes (int8: up
+    // to a rounding step flipped by float summation order before a quantisation).
     let features = tch::Tensor::randn([1, 40, 180], (tch::Kind::Float, Device::Cpu));
-    let s1 = manifest.file(Role::GeneratorStage1).unwrap();
-    let s2 = manifest.file(Role::GeneratorStage2).unwrap();
-    let embedding = {
-        let plan = check::tract_plan(&bundle.join(&enc.path)).unwrap();
-        check::run(&plan, &[features.shallow_clone()])
-            .unwrap()
-            .remove(0)
-    };
     let noise = tch::Tensor::randn([1, 100], (tch::Kind::Float, Device::Cpu));
-    let mut stage1_out: Vec<tch::Tensor> = Vec::new();
-    for (file, inputs) in [
-        (enc, vec![features]),
-        (s1, vec![embedding, noise]),
-        (s2, vec![]),
-    ] {
-        let inputs = if inputs.is_empty() {
-            vec![stage1_out[1].shallow_clone(), stage1_out[2].shallow_clone()]
-        } else {
-            inputs
+    for (precision, tolerance) in [(Precision::F32, 1e-4), (Precision::Int8, 2e-2)] {
+        let file = |role| manifest.file_for(role, precision).unwrap();
+        let embedding = {
+            let plan = check::tract_plan(&bundle.join(&file(Role::SpeechEncoder).path)).unwrap();
+            check::run(&plan, &[features.shallow_clone()])
+                .unwrap()
+                .remove(0)
         };
-        let path = bundle.join(&file.path);
-        let names: Vec<&str> = file.outputs.iter().map(|t| t.name.as_str()).collect();
-        let reference = onnxruntime_outputs(&path, &inputs, &names);
-        let plan = check::tract_plan(&path).unwrap();
-        let got = check::run(&plan, &inputs).unwrap();
-        let err = check::compare(&path, &names, &reference, &got, 1e-4).unwrap();
-        assert!(err < 1e-4, "{}: {err}", file.path);
-        if file.role == Role::GeneratorStage1 {
-            stage1_out = got;
+        let mut stage1_out: Vec<tch::Tensor> = Vec::new();
+        for (role, inputs) in [
+            (Role::SpeechEncoder, vec![features.shallow_clone()]),
+            (
+                Role::GeneratorStage1,
+                vec![embedding.shallow_clone(), noise.shallow_clone()],
+            ),
+            (Role::GeneratorStage2, vec![]),
+        ] {
+            let file = file(role);
+            let inputs = if inputs.is_empty() {
+                vec![stage1_out[1].shallow_clone(), stage1_out[2].shallow_clone()]
+            } else {
+                inputs
+            };
+            let path = bundle.join(&file.path);
+            let names: Vec<&str> = file.outputs.iter().map(|t| t.name.as_str()).collect();
+            let reference = onnxruntime_outputs(&path, &inputs, &names);
+            let plan = check::tract_plan(&path).unwrap();
+            let got = check::run(&plan, &inputs).unwrap();
+            let err = check::compare(&path, &names, &reference, &got, tolerance).unwrap();
+            println!("{}: tract vs onnxruntime {err:.1e}", file.path);
+            if role == Role::GeneratorStage1 {
+                stage1_out = got;
+            }
         }
+    }
+
+    // The board's loader plans the int8 files with integer matrix kernels: one per ConvInteger.
+    let int8 = s2i_device::infer::Pipeline::load_precision(
+        &bundle,
+        &s2i_shared::frontend::Frontend::default(),
+        Precision::Int8,
+    )
+    .unwrap();
+    for usage in int8.kernels() {
+        let model = tract_onnx::pb::ModelProto::decode(
+            std::fs::read(&usage.file).unwrap().as_slice(),
+        )
+        .unwrap();
+        let conv_integer = model
+            .graph
+            .unwrap()
+            .node
+            .iter()
+            .filter(|n| n.op_type == "ConvInteger")
+            .count();
+        println!(
+            "{}: {} of {} matrix products on integer kernels ({})",
+            usage.file.display(),
+            usage.integer,
+            usage.matrix_products,
+            usage.kernels.join(", ")
+        );
+        assert!(conv_integer > 0);
+        assert_eq!(usage.integer, conv_integer, "{usage:?}");
     }
 
     // --verify refuses each kind of damage, naming the problem.
@@ -415,7 +466,7 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
         edit(&mut m);
         std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
     };
-    let stage2 = s2.path.clone();
+    let stage2 = manifest.file(Role::GeneratorStage2).unwrap().path.clone();
     let msg = damaged("missing", &|b| {
         std::fs::remove_file(b.join(&stage2)).unwrap()
     });

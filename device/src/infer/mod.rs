@@ -4,4 +4,4 @@ pub mod bundle;
 pub mod pipeline;
 
 pub use bundle::{BundleError, LoadedBundle};
-pub use pipeline::{InferError, Pipeline, StageImage};
+pub use pipeline::{InferError, KernelUse, Pipeline, StageImage};

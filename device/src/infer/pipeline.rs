@@ -35,6 +35,24 @@ pub struct StageImage {
     pub elapsed: Duration,
 }
 
+/// Matrix-product kernels of one network's plan.
+#[derive(Debug, Clone)]
+pub struct KernelUse {
+    pub file: PathBuf,
+    pub matrix_products: usize,
+    /// Products on integer (`*_i32_*`) kernels.
+    pub integer: usize,
+    pub kernels: Vec<String>,
+}
+
+/// Kernel names (`avx512vnni_mmm_i32_16x16`, `arm64simd_mmm_f32_8x8`…) in an OptMatMul's info.
+fn kernel_names(info: &str) -> Vec<String> {
+    info.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.contains("mmm_") || w.starts_with("generic_"))
+        .map(str::to_string)
+        .collect()
+}
+
 type Plan = Arc<TypedRunnableModel>;
 
 struct Network {
@@ -45,6 +63,7 @@ struct Network {
 /// A verified bundle with one optimised tract plan per network.
 pub struct Pipeline {
     pub manifest: Manifest,
+    pub precision: Precision,
     encoder: Network,
     stages: Vec<Network>,
     min_frames: usize,
@@ -77,12 +96,35 @@ fn hyper_usize(manifest: &Manifest, dir: &Path, key: &str) -> Result<usize, Infe
 impl Pipeline {
     /// Verifies the bundle (manifest, front end, hashes, interfaces) and plans every f32 network.
     pub fn load(dir: &Path, frontend: &Frontend) -> Result<Self, InferError> {
+        Self::load_precision(dir, frontend, Precision::F32)
+    }
+
+    /// As [`Pipeline::load`], planning the networks of `precision` (int8 bundles carry both).
+    pub fn load_precision(
+        dir: &Path,
+        frontend: &Frontend,
+        precision: Precision,
+    ) -> Result<Self, InferError> {
         let bundle = LoadedBundle::open(dir, frontend)?;
+        if !bundle
+            .manifest
+            .files
+            .iter()
+            .any(|f| f.precision == precision)
+        {
+            return Err(InferError::Plan {
+                path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
+                problem: format!(
+                    "the bundle has no {} networks (export it with --int8)",
+                    precision.name()
+                ),
+            });
+        }
         let manifest = bundle.manifest.clone();
         let mut encoder = None;
         let mut stages: Vec<(u8, Network)> = Vec::new();
         for ((role, model), file) in bundle.models.into_iter().zip(&manifest.files) {
-            if file.precision != Precision::F32 {
+            if file.precision != precision {
                 continue;
             }
             let path = dir.join(&file.path);
@@ -98,7 +140,7 @@ impl Pipeline {
         stages.sort_by_key(|(k, _)| *k);
         let encoder = encoder.ok_or_else(|| InferError::Plan {
             path: dir.to_path_buf(),
-            problem: "the bundle has no f32 speech encoder".into(),
+            problem: format!("the bundle has no {} speech encoder", precision.name()),
         })?;
         let generator = manifest
             .hyper_parameters
@@ -118,6 +160,7 @@ impl Pipeline {
             == Some("sample"))
         .then(|| generator["condition_dim"].as_u64().unwrap_or(0) as usize);
         Ok(Self {
+            precision,
             min_frames: hyper_usize(&manifest, dir, "min_frames")?,
             manifest,
             encoder,
@@ -129,6 +172,57 @@ impl Pipeline {
 
     pub fn stages(&self) -> usize {
         self.stages.len()
+    }
+
+    /// Which matrix-product kernels tract chose for each network: the proof that an int8
+    /// bundle really multiplies in integers on this CPU.
+    pub fn kernels(&self) -> Vec<KernelUse> {
+        std::iter::once(&self.encoder)
+            .chain(&self.stages)
+            .map(|n| {
+                let mut usage = KernelUse {
+                    file: n.path.clone(),
+                    matrix_products: 0,
+                    integer: 0,
+                    kernels: Vec::new(),
+                };
+                for node in n.plan.model().nodes() {
+                    if node.op().name() != "OptMatMul" {
+                        continue;
+                    }
+                    usage.matrix_products += 1;
+                    let info = node.op().info().unwrap_or_default().join(" ");
+                    if info.contains("_i32_") {
+                        usage.integer += 1;
+                    }
+                    for name in kernel_names(&info) {
+                        if !usage.kernels.contains(&name) {
+                            usage.kernels.push(name);
+                        }
+                    }
+                }
+                usage
+            })
+            .collect()
+    }
+
+    /// Runs one network on raw tensors: 0 is the speech encoder, k generator stage k (for
+    /// benchmarks and comparisons that bring their own inputs).
+    pub fn run_network(
+        &self,
+        index: usize,
+        inputs: TVec<TValue>,
+    ) -> Result<TVec<TValue>, InferError> {
+        let network = match index {
+            0 => &self.encoder,
+            k => self.stages.get(k - 1).ok_or_else(|| {
+                InferError::Input(format!(
+                    "stage {k} does not exist: this bundle has stages 1..={}",
+                    self.stages.len()
+                ))
+            })?,
+        };
+        run(network, inputs, &network.path.display().to_string())
     }
 
     /// The shortest utterance (in 10 ms frames) the speech encoder accepts.

@@ -18,10 +18,12 @@ use tract_onnx::prelude::Framework;
 
 use super::check::{self, F32_TOLERANCE};
 use super::generator::{self, fixed, names as gnames, ConditionMode};
+use super::int8::{write_int8, F32File};
 use super::onnx::{write_model, GraphBuilder};
+use super::quantize::ConvPrecision;
 use super::recalibrate::{recalibrate_from_captions, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE};
 use super::speech_encoder::{names as snames, speech_encoder_graph};
-use crate::data::Split;
+use crate::data::{Dataset, Split};
 use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::load::LoadedGenerator;
 use crate::sen::{load_sen, LoadedSen};
@@ -78,6 +80,10 @@ pub struct ExportArgs {
     /// Seed of the random check inputs and the recalibration noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write int8 files (integer convolutions, calibrated on training utterances of the
+    /// dataset) beside the f32 ones, compared with them on test utterances.
+    #[arg(long)]
+    pub int8: bool,
 }
 
 impl ExportArgs {
@@ -94,6 +100,7 @@ impl ExportArgs {
             bundle_id: None,
             force: false,
             seed: 0,
+            int8: false,
         }
     }
 }
@@ -219,6 +226,9 @@ pub fn export(args: &ExportArgs) -> Result<Manifest> {
             gen.config.stages
         );
     }
+    if args.int8 && args.condition == ConditionMode::Sample {
+        bail!("--int8 is calibrated for --condition mean; export the sampling bundle in f32");
+    }
     if args.recalibration_batches > 0 {
         recalibrate(args, &sen, &gen)?;
     }
@@ -247,8 +257,13 @@ pub fn export(args: &ExportArgs) -> Result<Manifest> {
     result
 }
 
-/// BN statistics for the EMA weights, from the RDG run's training captions.
-fn recalibrate(args: &ExportArgs, sen: &LoadedSen, gen: &LoadedGenerator) -> Result<()> {
+/// The dataset the RDG run trained on (or --data), needed for `why`.
+fn training_dataset(
+    args: &ExportArgs,
+    sen: &LoadedSen,
+    gen: &LoadedGenerator,
+    why: &str,
+) -> Result<Dataset> {
     let data = match &args.data {
         Some(d) => d.clone(),
         None => gen.header["dataset"]["root"]
@@ -256,12 +271,23 @@ fn recalibrate(args: &ExportArgs, sen: &LoadedSen, gen: &LoadedGenerator) -> Res
             .map(PathBuf::from)
             .with_context(|| {
                 format!(
-                    "{}: the run does not record its dataset; pass --data (or \
-                     --recalibration-batches 0)",
+                    "{}: the run does not record its dataset, needed {why}; pass --data",
                     gen.path.display()
                 )
             })?,
     };
+    crate::sen::trainer::load_dataset(&data, &sen.sen.config, false)
+        .with_context(|| format!("{}: needed {why} (pass --data)", data.display()))
+}
+
+/// BN statistics for the EMA weights, from the RDG run's training captions.
+fn recalibrate(args: &ExportArgs, sen: &LoadedSen, gen: &LoadedGenerator) -> Result<()> {
+    let ds = training_dataset(
+        args,
+        sen,
+        gen,
+        "to re-estimate BN statistics (or pass --recalibration-batches 0)",
+    )?;
     let embeddings = gen.header["embeddings"]
         .as_str()
         .map(PathBuf::from)
@@ -269,13 +295,6 @@ fn recalibrate(args: &ExportArgs, sen: &LoadedSen, gen: &LoadedGenerator) -> Res
             let run = sen.path.parent().unwrap_or(Path::new("."));
             run.join(crate::sen::extract::EMBEDDINGS_FILE)
         });
-    let ds =
-        crate::sen::trainer::load_dataset(&data, &sen.sen.config, false).with_context(|| {
-            format!(
-            "{}: needed to re-estimate BN statistics (pass --data, or --recalibration-batches 0)",
-            data.display()
-        )
-        })?;
     let captions = CaptionEmbeddings::load(
         &embeddings,
         &sen.sha256,
@@ -337,7 +356,7 @@ fn write_bundle(
     let encoder = GraphFile {
         file_name: SPEECH_ENCODER_FILE,
         role: Role::SpeechEncoder,
-        graph: speech_encoder_graph(sed),
+        graph: speech_encoder_graph(sed, ConvPrecision::F32),
         inputs: vec![spec(
             snames::FEATURES,
             vec![
@@ -375,7 +394,7 @@ fn write_bundle(
                 inputs_spec.push(spec(gnames::EPSILON, fixed(&[1, cfg.condition_dim])));
             }
             outputs_spec.push(spec(gnames::CONDITION, fixed(&[1, cfg.condition_dim])));
-            generator::stage1_graph(&gen.g, args.condition)
+            generator::stage1_graph(&gen.g, args.condition, ConvPrecision::F32)
         } else {
             let prev = cfg.image_size(k - 1);
             inputs_spec.push(spec(
@@ -383,7 +402,7 @@ fn write_bundle(
                 fixed(&[1, cfg.feature_channels(k - 1), prev, prev]),
             ));
             inputs_spec.push(spec(gnames::CONDITION, fixed(&[1, cfg.condition_dim])));
-            generator::refine_graph(&gen.g, k)
+            generator::refine_graph(&gen.g, k, ConvPrecision::F32)
         };
         let cases: Vec<_> = (0..2)
             .map(|_| {
@@ -414,12 +433,28 @@ fn write_bundle(
         .fold(0.0, f64::max);
     let mut metrics = evaluation_figures(sen, gen);
     metrics.insert("export_max_relative_error".into(), worst);
+    let mut files: Vec<ModelFile> = written.into_iter().map(|w| w.file).collect();
+    if args.int8 {
+        let ds = training_dataset(args, sen, gen, "to calibrate int8 activations")?;
+        let f32_files = files
+            .iter()
+            .map(|file| {
+                Ok(F32File {
+                    plan: check::tract_plan(&dir.join(&file.path))?,
+                    file: file.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let int8 = write_int8(dir, sed, &gen.g, &f32_files, &ds, args.seed, &metadata)?;
+        files.extend(int8.files);
+        metrics.extend(int8.metrics);
+    }
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         bundle_id,
         preset: cfg.preset.clone(),
         frontend: FrontendStamp::of(&frontend),
-        files: written.into_iter().map(|w| w.file).collect(),
+        files,
         hyper_parameters: hyper_parameters(args, sen, gen, stages),
         provenance: Provenance {
             dataset: gen.header["dataset"]["root"]

@@ -14,6 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::layers::{self, bn_affine, fold};
 use super::onnx::{Attr, Elem, GraphBuilder};
+use super::quantize::ConvPrecision;
 use crate::rdg::config::STAGE1_SIDE;
 use crate::rdg::generator::Generator;
 
@@ -71,9 +72,14 @@ fn ca_half(g: &mut GraphBuilder, gen: &Generator, x: &str, which: i64, hint: &st
 }
 
 /// Stage 1: conditioning augmentation, then fc → BN1d → GLU → 4×4 → up-blocks → 64².
-pub fn stage1_graph(gen: &Generator, mode: ConditionMode) -> GraphBuilder {
+pub fn stage1_graph(
+    gen: &Generator,
+    mode: ConditionMode,
+    precision: ConvPrecision,
+) -> GraphBuilder {
     let cfg = &gen.config;
     let mut g = GraphBuilder::new("s2i_generator_stage1");
+    g.quant.precision = precision;
     let e = g.input(names::EMBEDDING, Elem::F32, &fixed(&[1, cfg.embedding_dim]));
     let z = g.input(names::NOISE, Elem::F32, &fixed(&[1, cfg.z_dim]));
     let mu = ca_half(&mut g, gen, &e, 0, "ca.mu");
@@ -93,7 +99,7 @@ pub fn stage1_graph(gen: &Generator, mode: ConditionMode) -> GraphBuilder {
     let x = g.node("Concat", "stage1.input", &[&c, &z], &[Attr::Int("axis", 1)]);
     let (scale, shift) = bn_affine(&s1.bn);
     let (w, b) = fold(&s1.fc.ws, s1.fc.bs.as_ref(), &scale, &shift);
-    let wn = g.weight("stage1.fc.weight", &w);
+    let wn = g.dense_weight("stage1.fc.weight", &w);
     let bn = g.weight("stage1.fc.bias", &b);
     let x = g.node(
         "Gemm",
@@ -127,10 +133,11 @@ pub fn stage1_graph(gen: &Generator, mode: ConditionMode) -> GraphBuilder {
 }
 
 /// Refinement stage `k` (2 ≤ k ≤ stages).
-pub fn refine_graph(gen: &Generator, k: usize) -> GraphBuilder {
+pub fn refine_graph(gen: &Generator, k: usize, precision: ConvPrecision) -> GraphBuilder {
     let cfg = &gen.config;
     let stage = &gen.refine[k - 2];
     let mut g = GraphBuilder::new(&format!("s2i_generator_stage{k}"));
+    g.quant.precision = precision;
     let side = cfg.image_size(k - 1);
     let n = cfg.feature_channels(k - 1);
     let h = g.input(

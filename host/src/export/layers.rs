@@ -6,6 +6,7 @@
 use tch::{nn, Kind, Tensor};
 
 use super::onnx::{Attr, GraphBuilder};
+use super::quantize::ConvPrecision;
 use crate::rdg::blocks::{JoinBlock, ResBlock, ToImage, UpBlock};
 
 /// BN's ε, as every BN in the project is built (PyTorch's default).
@@ -68,7 +69,7 @@ pub fn upsample_conv_phases(weight: &Tensor) -> Vec<(Tensor, [i64; 4])> {
     phases
 }
 
-/// Conv (2-D, stride 1) with bias.
+/// Conv (2-D, stride 1) with bias, in the graph's precision (f32, or int8 in int8 graphs).
 pub fn conv(
     g: &mut GraphBuilder,
     hint: &str,
@@ -77,19 +78,30 @@ pub fn conv(
     b: &Tensor,
     pads: [i64; 4],
 ) -> String {
-    let size = w.size();
+    g.conv_node(hint, x, w, b, &conv_attrs(w, pads))
+}
+
+/// Conv (2-D, stride 1) with bias, always f32 (the image heads: small, and the last word on
+/// the picture's precision).
+pub fn conv_f32(
+    g: &mut GraphBuilder,
+    hint: &str,
+    x: &str,
+    w: &Tensor,
+    b: &Tensor,
+    pads: [i64; 4],
+) -> String {
     let wn = g.weight(&format!("{hint}.weight"), w);
     let bn = g.weight(&format!("{hint}.bias"), b);
-    g.node(
-        "Conv",
-        hint,
-        &[x, &wn, &bn],
-        &[
-            Attr::Ints("kernel_shape", size[2..].to_vec()),
-            Attr::Ints("pads", pads.to_vec()),
-            Attr::Ints("strides", vec![1, 1]),
-        ],
-    )
+    g.node("Conv", hint, &[x, &wn, &bn], &conv_attrs(w, pads))
+}
+
+fn conv_attrs(w: &Tensor, pads: [i64; 4]) -> [Attr; 3] {
+    [
+        Attr::Ints("kernel_shape", w.size()[2..].to_vec()),
+        Attr::Ints("pads", pads.to_vec()),
+        Attr::Ints("strides", vec![1, 1]),
+    ]
 }
 
 /// GLU over the channels of an NCHW (or NC) value with `2·half` channels.
@@ -135,6 +147,14 @@ pub fn conv3x3_bn(
 pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> String {
     let (scale, shift) = bn_affine(&block.bn);
     let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
+    if let ConvPrecision::Int8(scales) = &g.quant.precision {
+        let s_x = scales[x];
+        let up = up_phases_int8(g, hint, x, s_x, &w, &b);
+        return glu(g, hint, &up, block.out_channels);
+    }
+    if matches!(g.quant.precision, ConvPrecision::Observe) {
+        g.quant.observed.push(x.to_string());
+    }
     let w3 = g.weight(&format!("{hint}.weight3x3"), &w);
     let bias = g.weight(&format!("{hint}.bias"), &b);
     let rows = merge_taps(g, &format!("{hint}.rows"), &w3, 2);
@@ -170,6 +190,70 @@ pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> S
         &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
     );
     glu(g, hint, &up, block.out_channels)
+}
+
+/// The int8 up-sampling convolution: the four phase kernels side by side as one `ConvInteger`
+/// with 4·C outputs over the input padded by one on every side, so the int8 im2col (the int8
+/// path's main cost in tract) runs once, not four times. Phase (a, b) is the window of that
+/// (H+1)×(W+1) output starting at row a, column b; the windows are stacked in DCR order and
+/// interleaved as in the f32 graph.
+fn up_phases_int8(
+    g: &mut GraphBuilder,
+    hint: &str,
+    x: &str,
+    s_x: f32,
+    w: &Tensor,
+    b: &Tensor,
+) -> String {
+    let c = w.size()[0];
+    let phases = upsample_conv_phases(w);
+    let kernels: Vec<&Tensor> = phases.iter().map(|(k, _)| k).collect();
+    let stacked = Tensor::cat(&kernels, 0);
+    let bias = Tensor::cat(&[b, b, b, b], 0);
+    let all = g.conv_integer_node(
+        &format!("{hint}.phases_int8"),
+        x,
+        s_x,
+        &stacked,
+        &bias,
+        &[
+            Attr::Ints("kernel_shape", vec![2, 2]),
+            Attr::Ints("pads", vec![1, 1, 1, 1]),
+            Attr::Ints("strides", vec![1, 1]),
+        ],
+    );
+    // Window ends relative to the (H+1)-row output: row a = 0 stops one short, a = 1 runs on.
+    let end = |a: i64| if a == 0 { -1 } else { i64::MAX };
+    let axes = g.i64s(&format!("{hint}.window_axes"), &[1, 2, 3]);
+    let mut windows = Vec::with_capacity(4);
+    for (p, (_, pads)) in phases.iter().enumerate() {
+        let (a, b_) = (pads[2], pads[3]);
+        let p = p as i64;
+        let starts = g.i64s(&format!("{hint}.window{p}.start"), &[p * c, a, b_]);
+        let ends = g.i64s(
+            &format!("{hint}.window{p}.end"),
+            &[(p + 1) * c, end(a), end(b_)],
+        );
+        windows.push(g.node(
+            "Slice",
+            &format!("{hint}.phase{p}"),
+            &[&all, &starts, &ends, &axes],
+            &[],
+        ));
+    }
+    let refs: Vec<&str> = windows.iter().map(String::as_str).collect();
+    let stacked = g.node(
+        "Concat",
+        &format!("{hint}.phases"),
+        &refs,
+        &[Attr::Int("axis", 1)],
+    );
+    g.node(
+        "DepthToSpace",
+        &format!("{hint}.interleave"),
+        &[&stacked],
+        &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
+    )
 }
 
 /// In the graph: the two 2-tap merges of a 3-tap kernel along `axis`, parity 0 = [k0, k1 + k2]
@@ -214,7 +298,7 @@ pub fn res_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &ResBlock) ->
 pub fn to_image(g: &mut GraphBuilder, hint: &str, x: &str, head: &ToImage) -> String {
     let out = head.conv.ws.size()[0];
     let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
-    let y = conv(
+    let y = conv_f32(
         g,
         &format!("{hint}.conv"),
         x,

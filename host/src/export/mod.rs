@@ -6,8 +6,10 @@
 pub mod bundle;
 pub mod check;
 pub mod generator;
+pub mod int8;
 pub mod layers;
 pub mod onnx;
+pub mod quantize;
 pub mod recalibrate;
 pub mod speech_encoder;
 

@@ -28,7 +28,7 @@ pub enum Elem {
 }
 
 impl Elem {
-    fn onnx(self) -> i32 {
+    pub fn onnx(self) -> i32 {
         use pb::tensor_proto::DataType;
         (match self {
             Elem::F32 => DataType::Float,
@@ -114,6 +114,8 @@ pub struct GraphBuilder {
     inputs: Vec<pb::ValueInfoProto>,
     outputs: Vec<pb::ValueInfoProto>,
     taken: HashSet<String>,
+    /// How convolutions are written (f32, observed for calibration, int8).
+    pub quant: super::quantize::QuantState,
 }
 
 impl GraphBuilder {
@@ -165,6 +167,24 @@ impl GraphBuilder {
             name.to_string()
         };
         self.outputs.push(value_info(&produced, elem, dims));
+    }
+
+    /// Declares `value` an output called `name` whose shape is left to the runtime (calibration
+    /// taps).
+    pub fn output_open(&mut self, value: &str, name: &str, elem: Elem) {
+        self.output(value, name, elem, &[]);
+        if let Some(pb::type_proto::Value::TensorType(t)) = self
+            .outputs
+            .last_mut()
+            .and_then(|o| o.r#type.as_mut())
+            .and_then(|t| t.value.as_mut())
+        {
+            t.shape = None;
+        }
+    }
+
+    pub fn output_count(&self) -> usize {
+        self.outputs.len()
     }
 
     fn initializer(&mut self, hint: &str, dims: Vec<i64>, elem: Elem, raw: Vec<u8>) -> String {

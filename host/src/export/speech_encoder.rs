@@ -15,6 +15,7 @@ use tch::{Kind, Tensor};
 
 use super::layers::{affine_from, fold};
 use super::onnx::{Attr, Elem, GraphBuilder};
+use super::quantize::ConvPrecision;
 use crate::sen::masked_batch_norm::MaskedBatchNorm1d;
 use crate::sen::speech_encoder::{GruWeights, SpeechEncoder};
 
@@ -52,8 +53,8 @@ fn gru_layer(
         )
     });
     let (w, r, b) = (
-        g.weight(&format!("{hint}.W"), &w),
-        g.weight(&format!("{hint}.R"), &r),
+        g.dense_weight(&format!("{hint}.W"), &w),
+        g.dense_weight(&format!("{hint}.R"), &r),
         g.weight(&format!("{hint}.B"), &b),
     );
     // Y: [T, 2, 1, H] → [T, 1, 2, H] → [T, 1, 2H] (forward ‖ backward, as the trainer concatenates).
@@ -94,12 +95,11 @@ fn conv1d_bn(
     );
     let (w, b) = fold(&conv.ws, conv.bs.as_ref(), &scale, &shift);
     let kernel = w.size()[2];
-    let wn = g.weight(&format!("{hint}.weight"), &w);
-    let bn_ = g.weight(&format!("{hint}.bias"), &b);
-    g.node(
-        "Conv",
+    g.conv_node(
         hint,
-        &[x, &wn, &bn_],
+        x,
+        &w,
+        &b,
         &[
             Attr::Ints("kernel_shape", vec![kernel]),
             Attr::Ints("strides", vec![stride]),
@@ -120,10 +120,11 @@ fn linear(g: &mut GraphBuilder, hint: &str, x: &str, layer: &tch::nn::Linear) ->
     g.node("Gemm", hint, &[x, &w, &b], &[Attr::Int("transB", 1)])
 }
 
-pub fn speech_encoder_graph(sed: &SpeechEncoder) -> GraphBuilder {
+pub fn speech_encoder_graph(sed: &SpeechEncoder, precision: ConvPrecision) -> GraphBuilder {
     let c = &sed.config;
     let d = c.embedding_dim();
     let mut g = GraphBuilder::new("s2i_speech_encoder");
+    g.quant.precision = precision;
     let x = g.input(
         names::FEATURES,
         Elem::F32,

@@ -5,6 +5,7 @@ use tch::{nn, Device, Kind, Tensor};
 use super::check::{check_file, F32_TOLERANCE};
 use super::generator::{self, names as gnames, ConditionMode};
 use super::onnx::write_model;
+use super::quantize::ConvPrecision;
 use super::speech_encoder::{names as snames, speech_encoder_graph};
 use crate::rdg::config::tiny;
 use crate::rdg::generator::Generator;
@@ -55,9 +56,9 @@ fn check_generator(stages: usize, dense: bool, mode: ConditionMode, embedding_sc
     let dir = tempfile::tempdir().unwrap();
     for k in 1..=stages {
         let graph = if k == 1 {
-            generator::stage1_graph(&gen, mode)
+            generator::stage1_graph(&gen, mode, ConvPrecision::F32)
         } else {
-            generator::refine_graph(&gen, k)
+            generator::refine_graph(&gen, k, ConvPrecision::F32)
         };
         let path = dir.path().join(format!("stage{k}.onnx"));
         write_model(&graph.finish(&[]), &path).unwrap();
@@ -124,7 +125,7 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sed.onnx");
-    write_model(&speech_encoder_graph(&sed).finish(&[]), &path).unwrap();
+    write_model(&speech_encoder_graph(&sed, ConvPrecision::F32).finish(&[]), &path).unwrap();
     let plan = super::check::tract_plan(&path).unwrap();
     for frames in [cfg.min_frames(), 37, 120, 301] {
         let x = Tensor::randn([1, cfg.n_mels, frames], (Kind::Float, Device::Cpu));

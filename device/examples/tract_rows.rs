@@ -31,7 +31,10 @@ fn read_npy(path: &Path) -> Result<Tensor> {
     };
     let header = std::str::from_utf8(&bytes[start..start + header_len])?;
     if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
-        bail!("{}: not a C-order little-endian f32 array: {header}", path.display());
+        bail!(
+            "{}: not a C-order little-endian f32 array: {header}",
+            path.display()
+        );
     }
     let shape_text = header
         .split("'shape': (")
@@ -85,7 +88,10 @@ fn pass(p: &Pipeline, features: &Tensor, noise: &Tensor) -> Result<([f64; 4], Ve
     let h = out.remove(1);
     let image1 = out.remove(0).into_tensor();
     let t = Instant::now();
-    let image2 = p.run_network(2, tvec!(h, condition))?.remove(0).into_tensor();
+    let image2 = p
+        .run_network(2, tvec!(h, condition))?
+        .remove(0)
+        .into_tensor();
     ms[2] = t.elapsed().as_secs_f64() * 1e3;
     ms[3] = ms[0] + ms[1] + ms[2];
     Ok((ms, vec![image1, image2]))
@@ -122,15 +128,24 @@ fn main() -> Result<()> {
     };
     let features = npy("input_features")?;
     let noise = npy("input_noise")?;
-    let reference = [npy("torch_export_stage1_image")?, npy("torch_export_stage2_image")?];
+    let reference = [
+        npy("torch_export_stage1_image")?,
+        npy("torch_export_stage2_image")?,
+    ];
 
     let frontend = Frontend::default();
     let mut rows = Vec::new();
-    for (name, precision) in [("tract_f32", Precision::F32), ("tract_int8", Precision::Int8)] {
+    for (name, precision) in [
+        ("tract_f32", Precision::F32),
+        ("tract_int8", Precision::Int8),
+    ] {
         let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
             .with_context(|| format!("{}: {} networks", bundle.display(), precision.name()))?;
         if pipeline.stages() != 2 {
-            bail!("{}: this bench times the edge preset's two stages", bundle.display());
+            bail!(
+                "{}: this bench times the edge preset's two stages",
+                bundle.display()
+            );
         }
         rows.push(Row {
             name,

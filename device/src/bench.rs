@@ -38,6 +38,8 @@ impl Timing {
 #[derive(Debug)]
 pub struct BenchReport {
     pub bundle_id: String,
+    /// "f32" or "int8".
+    pub precision: &'static str,
     pub speech_ms: f64,
     pub timings: Vec<Timing>,
     /// Peak resident memory of the process (VmHWM), when the OS reports it.
@@ -48,8 +50,9 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "bundle {}, {:.0} ms of speech, {} runs",
+            "bundle {} ({}), {:.0} ms of speech, {} runs",
             self.bundle_id,
+            self.precision,
             self.speech_ms,
             self.timings.first().map_or(0, |t| t.runs.len())
         )?;
@@ -78,52 +81,119 @@ pub fn peak_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Runs the whole pipeline on `wav` `runs` times (after `warmup` runs) and times each step.
+/// Runs each pipeline on `wav` `runs` times (after `warmup` runs) and times each step. The
+/// pipelines take turns, in alternating order, so a shared machine's load drifts hit them alike
+/// and their figures can be compared.
 pub fn bench(
-    pipeline: &Pipeline,
+    pipelines: &[Pipeline],
     frontend: &Frontend,
     wav: &Path,
     runs: usize,
     warmup: usize,
-) -> Result<BenchReport, InferError> {
+) -> Result<Vec<BenchReport>, InferError> {
     let source = wav.display().to_string();
-    let mut timings: Vec<Timing> = ["front end", "speech encoder"]
+    let mut reports: Vec<BenchReport> = pipelines
         .iter()
-        .map(|s| s.to_string())
-        .chain((1..=pipeline.stages()).map(|k| format!("generator stage {k}")))
-        .chain(std::iter::once("end to end".to_string()))
-        .map(|name| Timing {
-            name,
-            runs: Vec::with_capacity(runs),
+        .map(|p| BenchReport {
+            bundle_id: p.manifest.bundle_id.clone(),
+            precision: p.precision.name(),
+            speech_ms: 0.0,
+            timings: ["front end", "speech encoder"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain((1..=p.stages()).map(|k| format!("generator stage {k}")))
+                .chain(std::iter::once("end to end".to_string()))
+                .map(|name| Timing {
+                    name,
+                    runs: Vec::with_capacity(runs),
+                })
+                .collect(),
+            peak_memory_bytes: None,
         })
         .collect();
-    let mut speech_ms = 0.0;
     for i in 0..warmup + runs {
-        let start = Instant::now();
-        let features = frontend
-            .features_from_wav_file(wav)
-            .map_err(|e| InferError::Input(e.to_string()))?;
-        let front_end = start.elapsed();
-        speech_ms = features.frames as f64 * 10.0;
-        let encode_start = Instant::now();
-        pipeline.embed(&features, &source)?;
-        let encoder = encode_start.elapsed();
-        // generate() runs the encoder again; the stage times come from its own clock.
-        let images = pipeline.generate(&features, &source, 0, None, |_| {})?;
-        let total = front_end + encoder + images.iter().map(|s| s.elapsed).sum::<Duration>();
-        if i >= warmup {
-            let mut steps = vec![front_end, encoder];
-            steps.extend(images.iter().map(|s| s.elapsed));
-            steps.push(total);
-            for (t, d) in timings.iter_mut().zip(steps) {
-                t.runs.push(d);
+        let order: Vec<usize> = if i % 2 == 0 {
+            (0..pipelines.len()).collect()
+        } else {
+            (0..pipelines.len()).rev().collect()
+        };
+        for j in order {
+            let (pipeline, report) = (&pipelines[j], &mut reports[j]);
+            let start = Instant::now();
+            let features = frontend
+                .features_from_wav_file(wav)
+                .map_err(|e| InferError::Input(e.to_string()))?;
+            let front_end = start.elapsed();
+            report.speech_ms = features.frames as f64 * 10.0;
+            let encode_start = Instant::now();
+            pipeline.embed(&features, &source)?;
+            let encoder = encode_start.elapsed();
+            // generate() runs the encoder again; the stage times come from its own clock.
+            let images = pipeline.generate(&features, &source, 0, None, |_| {})?;
+            let total = front_end + encoder + images.iter().map(|s| s.elapsed).sum::<Duration>();
+            if i >= warmup {
+                let mut steps = vec![front_end, encoder];
+                steps.extend(images.iter().map(|s| s.elapsed));
+                steps.push(total);
+                for (t, d) in report.timings.iter_mut().zip(steps) {
+                    t.runs.push(d);
+                }
             }
         }
     }
-    Ok(BenchReport {
-        bundle_id: pipeline.manifest.bundle_id.clone(),
-        speech_ms,
-        timings,
-        peak_memory_bytes: peak_memory_bytes(),
-    })
+    let peak = peak_memory_bytes();
+    for r in &mut reports {
+        r.peak_memory_bytes = peak;
+    }
+    Ok(reports)
+}
+
+/// One table for several reports of the same bundle (f32, int8): medians side by side, and
+/// each later column's ratio to the first.
+pub fn side_by_side(reports: &[BenchReport]) -> String {
+    use std::fmt::Write;
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "bundle {}, {:.0} ms of speech, {} runs each, medians in ms (pipelines interleaved)",
+        first.bundle_id,
+        first.speech_ms,
+        first.timings.first().map_or(0, |t| t.runs.len())
+    );
+    let _ = write!(out, "{:<22}", "step");
+    for r in reports {
+        let _ = write!(out, " {:>10}", r.precision);
+    }
+    for r in &reports[1..] {
+        let _ = write!(
+            out,
+            " {:>12}",
+            format!("{}/{}", first.precision, r.precision)
+        );
+    }
+    out.push('\n');
+    for (i, t) in first.timings.iter().enumerate() {
+        let _ = write!(out, "{:<22}", t.name);
+        for r in reports {
+            let _ = write!(out, " {:>10.2}", r.timings[i].median_ms());
+        }
+        for r in &reports[1..] {
+            let _ = write!(out, " {:>11.2}x", t.median_ms() / r.timings[i].median_ms());
+        }
+        out.push('\n');
+    }
+    match first.peak_memory_bytes {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "peak memory {:.1} MiB (the process, all pipelines loaded)",
+                b as f64 / (1 << 20) as f64
+            );
+        }
+        None => out.push_str("peak memory: not reported by this OS\n"),
+    }
+    out
 }

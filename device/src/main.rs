@@ -2,8 +2,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use s2i_device::app::{self, Config};
 use s2i_device::display::{contact_sheet, label_from_file_name, Cell};
 use s2i_device::infer::{LoadedBundle, Pipeline, StageImage};
+use s2i_shared::bundle::Precision;
 use s2i_shared::frontend::Frontend;
 
 /// s2i: speech in, picture out, on the board.
@@ -36,6 +38,9 @@ enum Command {
         /// Stop after this generator stage (1 = 64², the quickest preview).
         #[arg(long)]
         stage: Option<usize>,
+        /// The bundle's f32 networks, or its int8 ones (bundles exported with --int8).
+        #[arg(long, default_value = "f32", value_parser = parse_precision)]
+        precision: Precision,
     },
     /// A labelled contact sheet: one picture per wav (labelled with its file name), `--columns`
     /// wide. With the default bundle's nine samples in body × wing order it is the "subtle
@@ -52,6 +57,9 @@ enum Command {
         /// Side of each cell in the sheet (pictures are scaled with a Catmull-Rom filter).
         #[arg(long, default_value_t = 192)]
         cell: u32,
+        /// The bundle's f32 networks, or its int8 ones.
+        #[arg(long, default_value = "f32", value_parser = parse_precision)]
+        precision: Precision,
         #[arg(required = true)]
         wavs: Vec<PathBuf>,
     },
@@ -73,6 +81,18 @@ enum Command {
         #[arg(required = true)]
         wavs: Vec<PathBuf>,
     },
+    /// Run the board in the mode its configuration file names (handheld or kiosk; see
+    /// deploy/handheld.toml and deploy/kiosk.toml). Logs go to stderr (RUST_LOG=debug for more).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only check the configuration and the bundle it names, then exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List what a configuration can use here: audio inputs, framebuffers, SPI devices, GPIO
+    /// chips.
+    Devices,
 }
 
 fn main() -> Result<()> {
@@ -98,9 +118,10 @@ fn main() -> Result<()> {
             out,
             seed,
             stage,
+            precision,
         } => {
             let start = std::time::Instant::now();
-            let pipeline = Pipeline::load(&bundle, &frontend)
+            let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
                 .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
             let loaded = start.elapsed();
             let features = frontend.features_from_wav_file(&wav)?;
@@ -133,8 +154,9 @@ fn main() -> Result<()> {
             seed,
             cell,
             wavs,
+            precision,
         } => {
-            let pipeline = Pipeline::load(&bundle, &frontend)
+            let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
                 .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
             let mut cells = Vec::with_capacity(wavs.len());
             for wav in &wavs {
@@ -164,15 +186,58 @@ fn main() -> Result<()> {
             runs,
             warmup,
         } => {
-            let pipeline = Pipeline::load(&bundle, &frontend)
-                .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
+            let mut pipelines = vec![Pipeline::load(&bundle, &frontend)
+                .with_context(|| format!("bundle {} is not usable", bundle.display()))?];
+            if pipelines[0].manifest.has_int8() {
+                pipelines.push(Pipeline::load_precision(
+                    &bundle,
+                    &frontend,
+                    Precision::Int8,
+                )?);
+            }
             let wav = match wav {
                 Some(w) => w,
                 None => first_sample(&bundle)?,
             };
-            let report = s2i_device::bench::bench(&pipeline, &frontend, &wav, runs.max(1), warmup)?;
-            print!("{report}");
+            let reports =
+                s2i_device::bench::bench(&pipelines, &frontend, &wav, runs.max(1), warmup)?;
+            print!("{}", s2i_device::bench::side_by_side(&reports));
+            for p in pipelines.iter().filter(|p| p.precision == Precision::Int8) {
+                for k in p.kernels() {
+                    println!(
+                        "{}: {} of {} matrix products on integer kernels ({})",
+                        k.file.file_name().unwrap_or_default().to_string_lossy(),
+                        k.integer,
+                        k.matrix_products,
+                        k.kernels.join(", ")
+                    );
+                }
+            }
         }
+        Command::Run { config, check } => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+                .init();
+            let cfg = Config::load(&config)?;
+            if check {
+                let pipeline = app::build::check(&cfg, &frontend)?;
+                println!(
+                    "{}: {:?} mode, bundle {} ({} stage(s)), display {}, configuration valid",
+                    config.display(),
+                    cfg.mode,
+                    pipeline.manifest.bundle_id,
+                    pipeline.stages(),
+                    cfg.display.kind()
+                );
+                return Ok(());
+            }
+            let summary = app::build::run(&cfg, &frontend)
+                .with_context(|| format!("running {}", config.display()))?;
+            println!(
+                "{} picture(s), {} error(s) shown",
+                summary.pictures, summary.errors
+            );
+        }
+        Command::Devices => print!("{}", app::devices::inventory()),
         Command::Features { wavs } => {
             println!("front end tables {}", frontend.table_hash());
             for wav in wavs {
@@ -189,6 +254,14 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    match s {
+        "f32" => Ok(Precision::F32),
+        "int8" => Ok(Precision::Int8),
+        other => Err(format!("`{other}`: expected f32 or int8")),
+    }
 }
 
 fn to_image(image: &StageImage) -> Result<image::RgbImage> {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use s2i_device::infer::{InferError, Pipeline};
+use s2i_shared::bundle::Precision;
 use s2i_shared::frontend::Frontend;
 
 fn default_bundle() -> PathBuf {
@@ -212,15 +213,30 @@ fn the_grid_command_draws_a_labelled_sheet() {
 #[test]
 fn bench_times_every_step() {
     let frontend = Frontend::default();
-    let pipeline = Pipeline::load(&default_bundle(), &frontend).unwrap();
-    let report = s2i_device::bench::bench(
-        &pipeline,
+    let pipelines = [
+        Pipeline::load(&default_bundle(), &frontend).unwrap(),
+        Pipeline::load_precision(&default_bundle(), &frontend, Precision::Int8).unwrap(),
+    ];
+    let reports = s2i_device::bench::bench(
+        &pipelines,
         &frontend,
         &sample("red_body_black_wings.wav"),
         3,
         1,
     )
     .unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        (reports[0].precision, reports[1].precision),
+        ("f32", "int8")
+    );
+    let table = s2i_device::bench::side_by_side(&reports);
+    println!("{table}");
+    assert!(
+        table.contains("f32/int8") && table.contains("generator stage 2"),
+        "{table}"
+    );
+    let report = &reports[1];
     let names: Vec<&str> = report.timings.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,

@@ -3,6 +3,7 @@
 
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
 use image::RgbImage;
 
 pub struct RgbCanvas {
@@ -47,6 +48,22 @@ impl DrawTarget for RgbCanvas {
             if (0..w).contains(&p.x) && (0..h).contains(&p.y) {
                 self.image
                     .put_pixel(p.x as u32, p.y as u32, image::Rgb([c.r(), c.g(), c.b()]));
+            }
+        }
+        Ok(())
+    }
+
+    // Backgrounds and bars are large rectangles: filling rows directly keeps a 1920×1080 frame
+    // cheap, where the per-pixel default would bounds-check two million points.
+    fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
+        let area = area.intersection(&self.bounding_box());
+        let Some(bottom_right) = area.bottom_right() else {
+            return Ok(());
+        };
+        let px = image::Rgb([color.r(), color.g(), color.b()]);
+        for y in area.top_left.y..=bottom_right.y {
+            for x in area.top_left.x..=bottom_right.x {
+                self.image.put_pixel(x as u32, y as u32, px);
             }
         }
         Ok(())

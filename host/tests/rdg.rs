@@ -333,8 +333,8 @@ fn onnxruntime_outputs(model: &Path, inputs: &[tch::Tensor], names: &[&str]) -> 
 
 #[test]
 fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards() {
-    use s2i_host::export::{self, check, ExportArgs};
     use prost::Message;
+    use s2i_host::export::{self, check, ExportArgs};
     use s2i_shared::bundle::{Manifest, Precision, Role};
 
     let _turn = serial();
@@ -368,9 +368,11 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
         .unwrap()
         .collect();
     assert_eq!(siblings.len(), 1);
-    assert!(!std::fs::read_dir(&bundle)
+    assert!(!std::fs::read_dir(&bundle).unwrap().any(|f| f
         .unwrap()
-        .any(|f| f.unwrap().file_name().to_string_lossy().starts_with('.')));
+        .file_name()
+        .to_string_lossy()
+        .starts_with('.')));
     let report = export::verify(&bundle).unwrap().to_string();
     assert!(report.contains("verified"), "{report}");
     let again = export::export(&e).unwrap_err().to_string();
@@ -427,10 +429,9 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
     )
     .unwrap();
     for usage in int8.kernels() {
-        let model = tract_onnx::pb::ModelProto::decode(
-            std::fs::read(&usage.file).unwrap().as_slice(),
-        )
-        .unwrap();
+        let model =
+            tract_onnx::pb::ModelProto::decode(std::fs::read(&usage.file).unwrap().as_slice())
+                .unwrap();
         let conv_integer = model
             .graph
             .unwrap()

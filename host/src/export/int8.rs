@@ -155,7 +155,8 @@ pub fn write_int8(
         files.push(ModelFile {
             precision: Precision::Int8,
             path: name.clone(),
-            sha256: sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?,
+            sha256: sha256_file(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
             ..f32_file.file.clone()
         });
     }
@@ -170,7 +171,10 @@ pub fn write_int8(
         let mut previous: Option<(Tensor, Tensor)> = None;
         for k in 1..f32_files.len() {
             let inputs = match &previous {
-                None => vec![std::mem::replace(&mut e, Tensor::new()), reference[1][1].shallow_clone()],
+                None => vec![
+                    std::mem::replace(&mut e, Tensor::new()),
+                    reference[1][1].shallow_clone(),
+                ],
                 Some((h, c)) => vec![h.shallow_clone(), c.shallow_clone()],
             };
             let reference_out = check::run(&f32_files[k].plan, &reference[k])?;

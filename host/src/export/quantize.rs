@@ -288,8 +288,8 @@ mod tests {
 
     #[test]
     fn rows_are_quantised_symmetrically_with_their_own_scale() {
-        let w = Tensor::from_slice(&[1.0f32, -0.5, 0.25, 0.0, 0.0, 0.0, 10.0, 5.0, -2.5])
-            .view([3, 3]);
+        let w =
+            Tensor::from_slice(&[1.0f32, -0.5, 0.25, 0.0, 0.0, 0.0, 10.0, 5.0, -2.5]).view([3, 3]);
         let (q, s) = quantize_rows(&w);
         assert_eq!(&q[0..3], &[127, -64, 32]);
         assert_eq!(&q[3..6], &[0, 0, 0]);

@@ -125,7 +125,11 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sed.onnx");
-    write_model(&speech_encoder_graph(&sed, ConvPrecision::F32).finish(&[]), &path).unwrap();
+    write_model(
+        &speech_encoder_graph(&sed, ConvPrecision::F32).finish(&[]),
+        &path,
+    )
+    .unwrap();
     let plan = super::check::tract_plan(&path).unwrap();
     for frames in [cfg.min_frames(), 37, 120, 301] {
         let x = Tensor::randn([1, cfg.n_mels, frames], (Kind::Float, Device::Cpu));

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Sets up a Debian workstation (or CI runner) that has only Rust to build and test s2igan-edge.
 # Idempotent: a second run checks what is there and returns in about a second.
-#   - Debian packages: compilers, ALSA headers, espeak-ng, qemu-user, the aarch64 cross gcc, venv
-#   - the aarch64-unknown-linux-gnu Rust target
+#   - Debian packages: compilers, ALSA headers, espeak-ng, qemu-user, the aarch64 and armv7 cross
+#     gcc (the cross tests), venv
+#   - the aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf Rust targets
 #   - .venv/ with torch==2.13.0 (libtorch for tch), onnx and onnxruntime (export checks)
+# (The boards' own ALSA for cross builds with the microphone: deploy/setup-cross.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(build-essential pkg-config libasound2-dev espeak-ng qemu-user gcc-aarch64-linux-gnu
-  libc6-dev-arm64-cross python3-venv python3-pip)
+  libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross python3-venv python3-pip)
 PY_REQUIREMENTS=(torch==2.13.0 onnx onnxruntime numpy)
-RUST_TARGETS=(aarch64-unknown-linux-gnu)
+RUST_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 
 say() { printf '[setup] %s\n' "$*"; }
 

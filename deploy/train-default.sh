@@ -43,7 +43,8 @@ done_or_force "$RUNS/probe/probe.safetensors" || host probe train --data "$DATA"
 # Evaluate what the bundle will draw: BN statistics re-estimated for the EMA weights, as export does.
 host rdg eval --rdg "$RUNS/rdg" --data "$DATA" --probe "$RUNS/probe" --bn recalibrated
 
-host export --sen "$RUNS/sen" --rdg "$RUNS/rdg" --out "$OUT" --force
+# f32 and int8 (activation scales calibrated on training utterances of $DATA):
+host export --sen "$RUNS/sen" --rdg "$RUNS/rdg" --out "$OUT" --force --int8
 
 # Spoken samples: the "subtle differences" captions (3 body × 3 wing colours).
 mkdir -p "$OUT/samples"

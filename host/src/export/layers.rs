@@ -91,9 +91,7 @@ pub fn conv_f32(
     b: &Tensor,
     pads: [i64; 4],
 ) -> String {
-    let wn = g.weight(&format!("{hint}.weight"), w);
-    let bn = g.weight(&format!("{hint}.bias"), b);
-    g.node("Conv", hint, &[x, &wn, &bn], &conv_attrs(w, pads))
+    g.float_conv(hint, x, w, b, &conv_attrs(w, pads))
 }
 
 fn conv_attrs(w: &Tensor, pads: [i64; 4]) -> [Attr; 3] {

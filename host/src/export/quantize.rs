@@ -106,9 +106,7 @@ impl GraphBuilder {
                 if matches!(self.quant.precision, ConvPrecision::Observe) {
                     self.quant.observed.push(x.to_string());
                 }
-                let wn = self.weight(&format!("{hint}.weight"), w);
-                let bn = self.weight(&format!("{hint}.bias"), b);
-                self.node("Conv", hint, &[x, &wn, &bn], attrs)
+                self.float_conv(hint, x, w, b, attrs)
             }
             ConvPrecision::Int8(scales) => {
                 let s_x = *scales.get(x).unwrap_or_else(|| {
@@ -117,6 +115,20 @@ impl GraphBuilder {
                 self.conv_integer_node(hint, x, s_x, w, b, attrs)
             }
         }
+    }
+
+    /// A plain f32 `Conv` with its weight and bias as initialisers.
+    pub fn float_conv(
+        &mut self,
+        hint: &str,
+        x: &str,
+        w: &Tensor,
+        b: &Tensor,
+        attrs: &[Attr],
+    ) -> String {
+        let wn = self.weight(&format!("{hint}.weight"), w);
+        let bn = self.weight(&format!("{hint}.bias"), b);
+        self.node("Conv", hint, &[x, &wn, &bn], attrs)
     }
 
     /// int8 copy of `x` at scale `s_x` (shared by every reader).

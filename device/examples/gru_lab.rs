@@ -15,36 +15,15 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
 
+#[path = "lab/common.rs"]
+mod common;
+use common::{attr_int, attr_ints, attr_str, Rng};
+
 const FLOAT: i32 = 1;
 const INT64: i32 = 7;
 const HIDDEN: usize = 128;
 /// The encoder's input bands (`--model`).
 const N_MELS: usize = 40;
-
-// ---------------------------------------------------------------------------------------------
-// Random numbers (no extra dependency)
-
-struct Rng(u64);
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-    fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
-    }
-    /// U(-a, a), PyTorch's GRU initialisation with a = 1/√hidden.
-    fn sym(&mut self, a: f32) -> f32 {
-        (2.0 * self.uniform() - 1.0) * a
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Weights in ONNX layout: W [2, 3H, I], R [2, 3H, H], B [2, 6H] (Wb ‖ Rb), gates (z, r, h).
@@ -144,30 +123,6 @@ impl Gru {
 // ---------------------------------------------------------------------------------------------
 // Graph builder
 
-fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i: v,
-        ..Default::default()
-    }
-}
-fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-fn attr_str(name: &str, v: &str) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::String as i32,
-        s: v.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
 fn attr_graph(name: &str, g: pb::GraphProto) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),

@@ -16,30 +16,13 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
 
+#[path = "lab/common.rs"]
+mod common;
+use common::{attr_int, attr_ints, attr_str, Rng};
+
 const FLOAT: i32 = 1;
 const INT8: i32 = 3;
 const INT32: i32 = 6;
-
-// ---------------------------------------------------------------------------------------------
-// Random numbers (no extra dependency)
-
-struct Rng(u64);
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-    fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Forms
@@ -118,31 +101,6 @@ struct G {
     /// Conv input/output names per layer id (for the calibration model).
     probes: Vec<(usize, String, String)>,
     quantized: HashMap<String, Vec<String>>,
-}
-
-fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i: v,
-        ..Default::default()
-    }
-}
-fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-fn attr_str(name: &str, v: &str) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::String as i32,
-        s: v.as_bytes().to_vec(),
-        ..Default::default()
-    }
 }
 
 fn quantize_sym(v: f32, scale: f32, lo: f32, hi: f32) -> f32 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use app_support::*;
 use s2i_device::app::config::KioskConfig;
-use s2i_device::app::{handheld, kiosk, RecordingDisplay, Session, Settings, Shown};
+use s2i_device::app::{handheld, RecordingDisplay, Session, Settings, Shown};
 use s2i_device::audio::{AudioError, ScriptedSource, Take, WavSource};
 use s2i_device::clock::{Clock, ManualClock};
 use s2i_device::infer::Pipeline;
@@ -82,16 +82,14 @@ fn handheld_press_speak_release_draws_and_a_tap_redraws_with_the_next_seed() {
     edges.extend(bouncy_press(30.0, 30.2));
     let mut button = ScriptedButton::new(edges, DEBOUNCE, Arc::new(clock.clone()));
     let mut display = RecordingDisplay::new(240, 240).with_clock(Arc::new(clock.clone()));
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        handheld::run(&mut session, &mut source, &mut button).unwrap()
-    };
+    let summary = run_handheld(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &mut button,
+    );
 
     assert_eq!(
         display.path(),
@@ -194,16 +192,14 @@ fn handheld_shows_each_failure_then_returns_to_ready_and_the_next_press_works() 
     .concat();
     let mut button = ScriptedButton::new(edges, DEBOUNCE, Arc::new(clock.clone()));
     let mut display = RecordingDisplay::new(240, 240).with_clock(Arc::new(clock.clone()));
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        handheld::run(&mut session, &mut source, &mut button).unwrap()
-    };
+    let summary = run_handheld(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &mut button,
+    );
     assert_eq!(
         display.path(),
         [
@@ -350,16 +346,14 @@ fn handheld_on_wav_files_reports_the_files_the_front_end_rejects() {
     .concat();
     let mut button = ScriptedButton::new(edges, DEBOUNCE, Arc::new(clock.clone()));
     let mut display = RecordingDisplay::new(320, 240);
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        handheld::run(&mut session, &mut source, &mut button).unwrap()
-    };
+    let summary = run_handheld(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &mut button,
+    );
     // The fourth press finds the list played out, which ends the run.
     assert_eq!(
         display.path(),
@@ -409,16 +403,14 @@ fn kiosk_listens_finds_the_end_of_speech_holds_the_picture_then_attracts() {
         Arc::new(clock.clone()),
     );
     let mut display = RecordingDisplay::new(640, 480).with_clock(Arc::new(clock.clone()));
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        kiosk::run(&mut session, &mut source, &kiosk_settings())
-    };
+    let summary = run_kiosk(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &kiosk_settings(),
+    );
     assert_eq!(
         display.path(),
         ["attract", "listening", "working", "result", "attract"]
@@ -476,16 +468,14 @@ fn kiosk_survives_a_microphone_failure_mid_sentence_and_the_next_visitor_gets_a_
     ];
     let mut source = ScriptedSource::new(RATE, takes, Arc::new(clock.clone()));
     let mut display = RecordingDisplay::new(640, 480).with_clock(Arc::new(clock.clone()));
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        kiosk::run(&mut session, &mut source, &kiosk_settings())
-    };
+    let summary = run_kiosk(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &kiosk_settings(),
+    );
     assert_eq!(
         display.path(),
         [
@@ -519,16 +509,14 @@ fn kiosk_refuses_a_recording_that_never_ends_and_listens_again() {
         Arc::new(clock.clone()),
     );
     let mut display = RecordingDisplay::new(640, 480);
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        kiosk::run(&mut session, &mut source, &kiosk_settings())
-    };
+    let summary = run_kiosk(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &kiosk_settings(),
+    );
     // The visitor speaks while the error is still up: listening starts at once.
     assert_eq!(
         display.path(),

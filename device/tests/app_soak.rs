@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app_support::*;
-use s2i_device::app::{handheld, RecordingDisplay, Session, Settings, Shown};
+use s2i_device::app::{RecordingDisplay, Shown};
 use s2i_device::audio::{ScriptedSource, Take};
 use s2i_device::bench::peak_memory_bytes;
 use s2i_device::clock::ManualClock;
@@ -84,16 +84,14 @@ fn two_hundred_pictures_without_memory_growth() {
             }
         });
     let start = Instant::now();
-    let summary = {
-        let mut session = Session::new(
-            &pipeline,
-            &frontend,
-            &mut display,
-            Arc::new(clock.clone()),
-            Settings::default(),
-        );
-        handheld::run(&mut session, &mut source, &mut button).unwrap()
-    };
+    let summary = run_handheld(
+        &pipeline,
+        &frontend,
+        &mut display,
+        &clock,
+        &mut source,
+        &mut button,
+    );
     let took = start.elapsed();
     assert_eq!(summary.pictures, PICTURES, "{summary:?}");
     assert_eq!(summary.errors, 0, "{summary:?}");

@@ -3,9 +3,16 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use s2i_device::input::Edge;
+use s2i_device::app::config::KioskConfig;
+use s2i_device::app::{handheld, kiosk, Session, Settings, Summary};
+use s2i_device::audio::Source;
+use s2i_device::clock::ManualClock;
+use s2i_device::display::Display;
+use s2i_device::infer::Pipeline;
+use s2i_device::input::{Button, Edge};
 use s2i_shared::frontend::wav::read_wav_file;
 use s2i_shared::frontend::Frontend;
 
@@ -83,4 +90,42 @@ pub fn mean_abs_difference(a: &[u8], b: &[u8]) -> f64 {
         .map(|(&x, &y)| (x as f64 - y as f64).abs())
         .sum::<f64>()
         / a.len().max(1) as f64
+}
+
+/// One handheld session with default settings on the test's manual clock, run to its end.
+pub fn run_handheld(
+    pipeline: &Pipeline,
+    frontend: &Frontend,
+    display: &mut dyn Display,
+    clock: &ManualClock,
+    source: &mut dyn Source,
+    button: &mut dyn Button,
+) -> Summary {
+    let mut session = Session::new(
+        pipeline,
+        frontend,
+        display,
+        Arc::new(clock.clone()),
+        Settings::default(),
+    );
+    handheld::run(&mut session, source, button).unwrap()
+}
+
+/// One kiosk session with default settings on the test's manual clock, run to its end.
+pub fn run_kiosk(
+    pipeline: &Pipeline,
+    frontend: &Frontend,
+    display: &mut dyn Display,
+    clock: &ManualClock,
+    source: &mut dyn Source,
+    settings: &KioskConfig,
+) -> Summary {
+    let mut session = Session::new(
+        pipeline,
+        frontend,
+        display,
+        Arc::new(clock.clone()),
+        Settings::default(),
+    );
+    kiosk::run(&mut session, source, settings)
 }

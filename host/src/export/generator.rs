@@ -147,14 +147,15 @@ pub fn refine_graph(gen: &Generator, k: usize, precision: ConvPrecision) -> Grap
     );
     let c = g.input(names::CONDITION, Elem::F32, &fixed(&[1, cfg.condition_dim]));
     let p = format!("stage{k}");
-    let tiled = layers::tile(&mut g, &format!("{p}.tile"), &c, cfg.condition_dim, side);
-    let x = g.node(
-        "Concat",
-        &format!("{p}.input"),
-        &[&tiled, &h],
-        &[Attr::Int("axis", 1)],
+    let mut r = layers::conditioned_join_block(
+        &mut g,
+        &format!("{p}.join"),
+        &c,
+        cfg.condition_dim,
+        &h,
+        side,
+        &stage.join,
     );
-    let mut r = layers::join_block(&mut g, &format!("{p}.join"), &x, &stage.join);
     for (i, block) in stage.res.iter().enumerate() {
         r = layers::res_block(&mut g, &format!("{p}.res{}", i + 1), &r, block);
     }

@@ -1,12 +1,12 @@
 //! Network pieces written as ONNX: batch norm folded into the preceding convolution or linear
-//! layer, GLU, tiling, and the up-block's "nearest ×2 then 3×3 conv" rewritten as four 2×2
-//! convolutions on the low-resolution input, interleaved by DepthToSpace (4/9 of the
-//! multiply-adds, no up-sampled tensor in memory).
+//! layer, GLU, the refinement stage's join without its tiled condition, and the up-block's
+//! "nearest ×2 then 3×3 conv" rewritten as four 2×2 convolutions on the low-resolution input,
+//! interleaved by DepthToSpace (4/9 of the multiply-adds, no up-sampled tensor in memory).
 
 use tch::{nn, Kind, Tensor};
 
 use super::onnx::{Attr, GraphBuilder};
-use super::quantize::ConvPrecision;
+use super::quantize::{runs_faster_in_int8, ConvPrecision};
 use crate::rdg::blocks::{JoinBlock, ResBlock, ToImage, UpBlock};
 
 /// BN's ε, as every BN in the project is built (PyTorch's default).
@@ -116,14 +116,6 @@ pub fn glu(g: &mut GraphBuilder, hint: &str, x: &str, half: i64) -> String {
     g.node("Mul", hint, &[&parts[0], &gate], &[])
 }
 
-/// `[1, D]` → `[1, D, side, side]`.
-pub fn tile(g: &mut GraphBuilder, hint: &str, v: &str, dim: i64, side: i64) -> String {
-    let shape = g.i64s(&format!("{hint}.column"), &[1, dim, 1, 1]);
-    let column = g.node("Reshape", &format!("{hint}.column"), &[v, &shape], &[]);
-    let grid = g.i64s(&format!("{hint}.grid"), &[1, dim, side, side]);
-    g.node("Expand", hint, &[&column, &grid], &[])
-}
-
 /// Conv3×3 (no bias) → BN, folded.
 pub fn conv3x3_bn(
     g: &mut GraphBuilder,
@@ -142,13 +134,20 @@ pub fn conv3x3_bn(
 /// The file stores the folded 3×3 kernel (9 taps, not the phases' 16) and the graph merges its
 /// rows and columns into the four 2×2 kernels ([`upsample_conv_phases`]) from constants only,
 /// which tract and onnxruntime fold once at load: a smaller file for the same run time.
+///
+/// The four kernels run as one convolution with 4·C outputs ([`interleave_phases`]): one
+/// im2col instead of four and a taller matrix product (stage 2 of the edge preset: 4.7 → 3.5 ms
+/// under tract), for (2·side + 1)/side² more outputs than needed, which measured even at 4².
 pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> String {
     let (scale, shift) = bn_affine(&block.bn);
     let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
     if let ConvPrecision::Int8(scales) = &g.quant.precision {
-        let s_x = scales[x];
-        let up = up_phases_int8(g, hint, x, s_x, &w, &b);
-        return glu(g, hint, &up, block.out_channels);
+        // The int8 form runs the four phases as one product with 4·C rows.
+        if runs_faster_in_int8(4 * w.size()[0]) {
+            let s_x = scales[x];
+            let up = up_phases_int8(g, hint, x, s_x, &w, &b);
+            return glu(g, hint, &up, block.out_channels);
+        }
     }
     if matches!(g.quant.precision, ConvPrecision::Observe) {
         g.quant.observed.push(x.to_string());
@@ -156,37 +155,26 @@ pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> S
     let w3 = g.weight(&format!("{hint}.weight3x3"), &w);
     let bias = g.weight(&format!("{hint}.bias"), &b);
     let rows = merge_taps(g, &format!("{hint}.rows"), &w3, 2);
-    let mut phases = Vec::with_capacity(4);
+    let mut kernels = Vec::with_capacity(4);
     for (a, row_kernel) in rows.iter().enumerate() {
-        let kernels = merge_taps(g, &format!("{hint}.cols{a}"), row_kernel, 3);
-        for (b_, kernel) in kernels.iter().enumerate() {
-            let (a, b_) = (a as i64, b_ as i64);
-            let i = 2 * a + b_;
-            phases.push(g.node(
-                "Conv",
-                &format!("{hint}.phase{i}"),
-                &[x, kernel, &bias],
-                &[
-                    Attr::Ints("kernel_shape", vec![2, 2]),
-                    Attr::Ints("pads", vec![1 - a, 1 - b_, a, b_]),
-                    Attr::Ints("strides", vec![1, 1]),
-                ],
-            ));
-        }
+        kernels.extend(merge_taps(g, &format!("{hint}.cols{a}"), row_kernel, 3));
     }
-    let refs: Vec<&str> = phases.iter().map(String::as_str).collect();
-    let stacked = g.node(
+    let refs: Vec<&str> = kernels.iter().map(String::as_str).collect();
+    let along_outputs = [Attr::Int("axis", 0)];
+    let stacked = g.node("Concat", &format!("{hint}.kernels"), &refs, &along_outputs);
+    let biases = g.node(
         "Concat",
-        &format!("{hint}.phases"),
-        &refs,
-        &[Attr::Int("axis", 1)],
+        &format!("{hint}.biases"),
+        &[&bias, &bias, &bias, &bias],
+        &along_outputs,
     );
-    let up = g.node(
-        "DepthToSpace",
-        &format!("{hint}.interleave"),
-        &[&stacked],
-        &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
+    let all = g.node(
+        "Conv",
+        &format!("{hint}.phases_conv"),
+        &[x, &stacked, &biases],
+        &phase_conv_attrs(),
     );
+    let up = interleave_phases(g, hint, &all, w.size()[0]);
     glu(g, hint, &up, block.out_channels)
 }
 
@@ -214,19 +202,31 @@ fn up_phases_int8(
         s_x,
         &stacked,
         &bias,
-        &[
-            Attr::Ints("kernel_shape", vec![2, 2]),
-            Attr::Ints("pads", vec![1, 1, 1, 1]),
-            Attr::Ints("strides", vec![1, 1]),
-        ],
+        &phase_conv_attrs(),
     );
-    // Window ends relative to the (H+1)-row output: row a = 0 stops one short, a = 1 runs on.
+    interleave_phases(g, hint, &all, c)
+}
+
+/// The four 2×2 phase kernels side by side: one convolution over the input padded by one on
+/// every side gives an (H+1)×(W+1) output per phase.
+fn phase_conv_attrs() -> [Attr; 3] {
+    [
+        Attr::Ints("kernel_shape", vec![2, 2]),
+        Attr::Ints("pads", vec![1, 1, 1, 1]),
+        Attr::Ints("strides", vec![1, 1]),
+    ]
+}
+
+/// Phase (a, b) of the fused phase convolution `all` (`[1, 4·c, H+1, W+1]`, phases in DCR
+/// order) is its H×W window starting at row a, column b; the windows, stacked, are interleaved
+/// by DepthToSpace into the `[1, c, 2H, 2W]` up-sampled convolution.
+fn interleave_phases(g: &mut GraphBuilder, hint: &str, all: &str, c: i64) -> String {
+    // Window ends relative to the (H+1)-row output: offset 0 stops one short, 1 runs on.
     let end = |a: i64| if a == 0 { -1 } else { i64::MAX };
     let axes = g.i64s(&format!("{hint}.window_axes"), &[1, 2, 3]);
     let mut windows = Vec::with_capacity(4);
-    for (p, (_, pads)) in phases.iter().enumerate() {
-        let (a, b_) = (pads[2], pads[3]);
-        let p = p as i64;
+    for p in 0..4i64 {
+        let (a, b_) = (p / 2, p % 2);
         let starts = g.i64s(&format!("{hint}.window{p}.start"), &[p * c, a, b_]);
         let ends = g.i64s(
             &format!("{hint}.window{p}.end"),
@@ -235,7 +235,7 @@ fn up_phases_int8(
         windows.push(g.node(
             "Slice",
             &format!("{hint}.phase{p}"),
-            &[&all, &starts, &ends, &axes],
+            &[all, &starts, &ends, &axes],
             &[],
         ));
     }
@@ -278,10 +278,85 @@ fn merge_taps(g: &mut GraphBuilder, hint: &str, kernel: &str, axis: i64) -> [Str
     ]
 }
 
-/// [`JoinBlock`]: conv3×3 → BN → GLU.
-pub fn join_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &JoinBlock) -> String {
-    let y = conv3x3_bn(g, &format!("{hint}.conv"), x, &block.conv, &block.bn);
-    glu(g, hint, &y, block.conv.ws.size()[0] / 2)
+/// [`JoinBlock`] on `[tile(c), h]`, the refinement stage's input, without the tiled tensor.
+///
+/// The condition is the same at every pixel, so its share of the 3×3 convolution is, at pixel
+/// (y, x), Σ over the taps that land inside the picture of W_c[o, :, ky, kx]·c: a `[2n, 3, 3]`
+/// tap table v = W_c·c (one small matrix product) spread over the picture by the row and column
+/// masks R[y, ky] and Q[kx, x] (1 where the tap lands inside), out[o] = R · v[o] · Q. The
+/// convolution proper then runs on the n feature channels only: for the edge preset 16 of 80
+/// input channels, so the stage's largest convolution costs a fifth of its multiply-adds.
+pub fn conditioned_join_block(
+    g: &mut GraphBuilder,
+    hint: &str,
+    c: &str,
+    condition_dim: i64,
+    h: &str,
+    side: i64,
+    block: &JoinBlock,
+) -> String {
+    let (scale, shift) = bn_affine(&block.bn);
+    let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
+    let size = w.size();
+    let (out, cond) = (size[0], condition_dim);
+    let w_c = w.narrow(1, 0, cond);
+    let w_h = w.narrow(1, cond, size[1] - cond);
+    let from_features = conv(g, &format!("{hint}.conv"), h, &w_h, &b, [1, 1, 1, 1]);
+
+    // [C, 2n·3·3], so that c · table = v in (o, ky, kx) order.
+    let table = w_c.permute([1, 0, 2, 3]).reshape([cond, out * 9]);
+    let table = g.weight(&format!("{hint}.condition_taps"), &table);
+    let taps = g.node("MatMul", &format!("{hint}.taps"), &[c, &table], &[]);
+    let rows_kx = g.i64s(&format!("{hint}.taps_shape"), &[out * 3, 3]);
+    let taps = g.node(
+        "Reshape",
+        &format!("{hint}.taps_rows"),
+        &[&taps, &rows_kx],
+        &[],
+    );
+    // Tap t at position p reads position p + t − 1, which must lie inside the picture.
+    let inside = |p: i64, t: i64| f32::from(u8::from((0..side).contains(&(p + t - 1))));
+    let column_mask: Vec<f32> = (0..3)
+        .flat_map(|kx| (0..side).map(move |x| inside(x, kx)))
+        .collect();
+    let q = g.f32s(&format!("{hint}.column_mask"), &[3, side], &column_mask);
+    let row_mask: Vec<f32> = (0..side)
+        .flat_map(|y| (0..3).map(move |ky| inside(y, ky)))
+        .collect();
+    let r = g.f32s(&format!("{hint}.row_mask"), &[side, 3], &row_mask);
+    let spread_x = g.node(
+        "MatMul",
+        &format!("{hint}.spread_columns"),
+        &[&taps, &q],
+        &[],
+    );
+    let per_channel = g.i64s(&format!("{hint}.per_channel"), &[out, 3, side]);
+    let spread_x = g.node(
+        "Reshape",
+        &format!("{hint}.per_channel"),
+        &[&spread_x, &per_channel],
+        &[],
+    );
+    let spread = g.node(
+        "MatMul",
+        &format!("{hint}.spread_rows"),
+        &[&r, &spread_x],
+        &[],
+    );
+    let image = g.i64s(&format!("{hint}.image_shape"), &[1, out, side, side]);
+    let from_condition = g.node(
+        "Reshape",
+        &format!("{hint}.from_condition"),
+        &[&spread, &image],
+        &[],
+    );
+    let y = g.node(
+        "Add",
+        &format!("{hint}.sum"),
+        &[&from_features, &from_condition],
+        &[],
+    );
+    glu(g, hint, &y, out / 2)
 }
 
 /// [`ResBlock`]: x + BN(conv(GLU(BN(conv(x))))).

@@ -268,6 +268,11 @@ impl GraphBuilder {
     }
 
     /// Bytes of initialiser data (the graph's weight size on disk).
+    /// The operator of every node so far, in order.
+    pub fn op_types(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.op_type.as_str()).collect()
+    }
+
     pub fn weight_bytes(&self) -> usize {
         self.initializers.iter().map(|t| t.raw_data.len()).sum()
     }

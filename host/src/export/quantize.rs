@@ -89,6 +89,18 @@ pub fn activation_scale(max_abs: f32) -> f32 {
     }
 }
 
+/// The fewest output channels (rows of the matrix product) for which an int8 convolution beats
+/// the f32 one under tract: the int8 path pays an im2col of its own and the quantisation of its
+/// input per input element, which only a tall enough product pays back. Measured on the edge
+/// generator's stage 2 at 64² (`device/examples/profile_bundle.rs`): 16 and 32 outputs run
+/// 1.2–1.6× slower in int8 than f32, the fused up-sampling convolution's 64 outputs 1.3× faster.
+pub const INT8_MIN_OUTPUT_CHANNELS: i64 = 64;
+
+/// Whether a convolution with `outputs` output channels goes int8 in an int8 graph.
+pub fn runs_faster_in_int8(outputs: i64) -> bool {
+    outputs >= INT8_MIN_OUTPUT_CHANNELS
+}
+
 impl GraphBuilder {
     /// A convolution in the graph's precision. `w` is the (BN-folded) f32 kernel
     /// `[Cout, Cin, k…]`, `b` its bias `[Cout]`; `attrs` the Conv attributes (kernel_shape,
@@ -106,6 +118,9 @@ impl GraphBuilder {
                 if matches!(self.quant.precision, ConvPrecision::Observe) {
                     self.quant.observed.push(x.to_string());
                 }
+                self.float_conv(hint, x, w, b, attrs)
+            }
+            ConvPrecision::Int8(_) if !runs_faster_in_int8(w.size()[0]) => {
                 self.float_conv(hint, x, w, b, attrs)
             }
             ConvPrecision::Int8(scales) => {
@@ -315,27 +330,28 @@ mod tests {
         tch::manual_seed(5);
         let opts = (Kind::Float, Device::Cpu);
         let x = Tensor::randn([1, 8, 6, 6], opts);
-        let w = Tensor::randn([4, 8, 3, 3], opts) * 0.2;
-        let b = Tensor::randn([4], opts);
-        let reference = x.conv2d(&w, Some(&b), [1, 1], [1, 1], [1, 1], 1);
         let attrs = [
             Attr::Ints("kernel_shape", vec![3, 3]),
             Attr::Ints("pads", vec![1, 1, 1, 1]),
             Attr::Ints("strides", vec![1, 1]),
         ];
         let dims = super::super::generator::fixed(&[1, 8, 6, 6]);
-        let out = super::super::generator::fixed(&[1, 4, 6, 6]);
-        let build = |precision: ConvPrecision| {
+        let build = |precision: ConvPrecision, w: &Tensor, b: &Tensor| {
+            let out = super::super::generator::fixed(&[1, w.size()[0], 6, 6]);
             let mut g = GraphBuilder::new("t");
             g.quant.precision = precision;
             let xi = g.input("x", Elem::F32, &dims);
-            let y = g.conv_node("conv", &xi, &w, &b, &attrs);
+            let y = g.conv_node("conv", &xi, w, b, &attrs);
             g.output(&y, "y", Elem::F32, &out);
             g
         };
         let dir = tempfile::tempdir().unwrap();
+        let wide = INT8_MIN_OUTPUT_CHANNELS;
+        let w = Tensor::randn([wide, 8, 3, 3], opts) * 0.2;
+        let b = Tensor::randn([wide], opts);
+        let reference = x.conv2d(&w, Some(&b), [1, 1], [1, 1], [1, 1], 1);
         let scales = calibrate(
-            build(ConvPrecision::Observe),
+            build(ConvPrecision::Observe, &w, &b),
             dir.path(),
             "t.onnx",
             &[vec![x.shallow_clone()]],
@@ -343,13 +359,20 @@ mod tests {
         .unwrap();
         let max = x.abs().max().double_value(&[]) as f32;
         assert!((scales["x"] - max / 127.0).abs() < 1e-6, "{scales:?}");
+        let int8 = build(ConvPrecision::Int8(scales.clone()), &w, &b);
+        assert!(int8.op_types().contains(&"ConvInteger"));
         let path = dir.path().join("int8.onnx");
-        super::super::onnx::write_model(&build(ConvPrecision::Int8(scales)).finish(&[]), &path)
-            .unwrap();
+        super::super::onnx::write_model(&int8.finish(&[]), &path).unwrap();
         let plan = check::tract_plan(&path).unwrap();
         let got = check::run(&plan, &[x]).unwrap().remove(0);
         let err = check::relative_error(&reference, &got);
         assert!(err > 0.0 && err < 0.02, "{err}");
         assert!(cosine(&reference, &got) > 0.999);
+
+        // A narrow convolution is faster in f32, so an int8 graph keeps it f32.
+        let narrow = w.narrow(0, 0, 4);
+        let kept = build(ConvPrecision::Int8(scales), &narrow, &b.narrow(0, 0, 4));
+        assert!(kept.op_types().contains(&"Conv"));
+        assert!(!kept.op_types().contains(&"ConvInteger"));
     }
 }

@@ -12,7 +12,9 @@ use crate::train::{resolve_device, DeviceChoice};
 use super::embed::embed_split;
 use super::load::load_sen;
 use super::projection::write_projection;
-use super::retrieval::{recall_at_k, sen_map, sen_map_chance, Embeddings};
+use super::retrieval::{
+    all_queries_map, class_average_precisions, recall_at_k, sen_map_chance, Embeddings,
+};
 use super::trainer::load_dataset;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +49,10 @@ pub struct SenReport {
     pub classes: usize,
     pub sen_map: f64,
     pub sen_map_chance: f64,
+    /// Each class's AP under the paper's one-query protocol, by class label.
+    pub class_ap: Vec<(String, f64)>,
+    /// Every utterance as a query (same chance level): steadier than one query per class.
+    pub all_queries_map: f64,
     pub recall: [f64; 3],
     pub recall_chance: [f64; 3],
 }
@@ -82,11 +88,17 @@ pub fn run(args: &EvalArgs) -> Result<SenReport> {
     let mut classes = e.class_ids.clone();
     classes.sort();
     classes.dedup();
+    let class_ap = class_average_precisions(&s, &v, &e.class_ids);
     let report = SenReport {
         split: split.to_string(),
         images: n,
         classes: classes.len(),
-        sen_map: sen_map(&s, &v, &e.class_ids),
+        sen_map: class_ap.iter().map(|(_, ap)| ap).sum::<f64>() / class_ap.len().max(1) as f64,
+        class_ap: class_ap
+            .iter()
+            .map(|&(c, ap)| (ds.classes()[c].label.clone(), ap))
+            .collect(),
+        all_queries_map: all_queries_map(&s, &v, &e.class_ids),
         sen_map_chance: sen_map_chance(&e.class_ids, 200),
         recall: [recall[0], recall[1], recall[2]],
         recall_chance: ks.map(|k| (k.min(n) as f64) / n as f64),
@@ -152,9 +164,19 @@ pub fn run(args: &EvalArgs) -> Result<SenReport> {
         println!("  {name:<12} {m:>9.4} {c:>9.4} {:>9.1}", m / c.max(1e-12));
     };
     row("SEN mAP", report.sen_map, report.sen_map_chance);
+    row("mAP, all q.", report.all_queries_map, report.sen_map_chance);
     for (i, k) in ks.iter().enumerate() {
         row(&format!("R@{k}"), report.recall[i], report.recall_chance[i]);
     }
+    let weakest: Vec<String> = {
+        let mut v = report.class_ap.clone();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v.iter()
+            .take(4)
+            .map(|(c, ap)| format!("{c} {ap:.3}"))
+            .collect()
+    };
+    println!("  weakest queries: {}", weakest.join(", "));
     println!("  wrote {} and {}", out.display(), projection.display());
     Ok(report)
 }

@@ -1,0 +1,123 @@
+//! Where a bundle's networks spend their time under tract, node by node: the tool behind the
+//! export's speed work (issue 6). Single-threaded, random inputs of the manifest's shapes.
+//!
+//!     cargo run --release -p s2i-device --example profile_bundle -- \
+//!         --bundle models/default [--precision f32|int8] [--frames 300] [--runs 20] [--top 12]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use s2i_shared::bundle::{Dim, Manifest, Precision};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core;
+
+struct Timing {
+    node: String,
+    op: String,
+    ms: f64,
+}
+
+fn profile(plan: &Arc<TypedSimplePlan>, inputs: &TVec<TValue>, runs: usize) -> Result<Vec<Timing>> {
+    let mut acc: HashMap<usize, f64> = HashMap::new();
+    let mut state = TypedSimpleState::new(plan)?;
+    for _ in 0..3 {
+        state.run(inputs.clone())?;
+    }
+    for _ in 0..runs {
+        state.run_plan_with_eval(inputs.clone(), |session, op_state, node, node_inputs| {
+            let t = Instant::now();
+            let r = tract_core::plan::eval(session, op_state, node, node_inputs);
+            *acc.entry(node.id).or_default() += t.elapsed().as_secs_f64();
+            r
+        })?;
+    }
+    let model = plan.model();
+    let mut v: Vec<Timing> = acc
+        .into_iter()
+        .map(|(id, t)| Timing {
+            node: model.node(id).name.clone(),
+            op: model.node(id).op().name().to_string(),
+            ms: 1e3 * t / runs as f64,
+        })
+        .collect();
+    v.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(v)
+}
+
+fn main() -> Result<()> {
+    let mut bundle = PathBuf::from("models/default");
+    let mut precision = Precision::F32;
+    let (mut frames, mut runs, mut top) = (300usize, 20usize, 12usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--bundle" => bundle = value()?.into(),
+            "--precision" => {
+                precision = match value()?.as_str() {
+                    "f32" => Precision::F32,
+                    "int8" => Precision::Int8,
+                    other => bail!("--precision is f32 or int8, not {other}"),
+                }
+            }
+            "--frames" => frames = value()?.parse()?,
+            "--runs" => runs = value()?.parse()?,
+            "--top" => top = value()?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let manifest_path = bundle.join(s2i_shared::bundle::MANIFEST_FILE);
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(&manifest_path)
+            .with_context(|| format!("cannot read {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
+    let mut grand_total = 0.0;
+    for file in manifest.files.iter().filter(|f| f.precision == precision) {
+        let path = bundle.join(&file.path);
+        let plan = tract_onnx::onnx()
+            .model_for_path(&path)?
+            .into_optimized()?
+            .into_runnable()?;
+        let mut inputs = TVec::new();
+        for (i, input) in file.inputs.iter().enumerate() {
+            let shape: Vec<usize> = input
+                .shape
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => *n as usize,
+                    Dim::Symbol(_) => frames,
+                })
+                .collect();
+            let n: usize = shape.iter().product();
+            // Deterministic values in [-1, 1): the timing does not depend on them.
+            let data: Vec<f32> = (0..n)
+                .map(|k| ((k * 7919 + i * 104729) % 2000) as f32 / 1000.0 - 1.0)
+                .collect();
+            inputs.push(Tensor::from_shape(&shape, &data)?.into());
+        }
+        let timings = profile(&plan, &inputs, runs)?;
+        let total: f64 = timings.iter().map(|t| t.ms).sum();
+        grand_total += total;
+        let mut by_op: HashMap<&str, f64> = HashMap::new();
+        for t in &timings {
+            *by_op.entry(t.op.as_str()).or_default() += t.ms;
+        }
+        let mut by_op: Vec<_> = by_op.into_iter().collect();
+        by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!("\n== {} ({total:.2} ms) ==", file.path);
+        let ops: Vec<String> = by_op
+            .iter()
+            .take(8)
+            .map(|(op, ms)| format!("{op} {ms:.2}"))
+            .collect();
+        println!("by op: {}", ops.join(", "));
+        for t in timings.iter().take(top) {
+            println!("  {:>7.3} ms  {:<18} {}", t.ms, t.op, t.node);
+        }
+    }
+    println!("\nall networks: {grand_total:.2} ms");
+    Ok(())
+}

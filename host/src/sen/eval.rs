@@ -13,7 +13,8 @@ use super::embed::embed_split;
 use super::load::load_sen;
 use super::projection::write_projection;
 use super::retrieval::{
-    all_queries_map, class_average_precisions, recall_at_k, sen_map_chance, Embeddings,
+    all_queries_map, class_average_precisions, recall_at_k, sen_map_chance, within_modality_map,
+    Embeddings,
 };
 use super::trainer::load_dataset;
 
@@ -53,6 +54,9 @@ pub struct SenReport {
     pub class_ap: Vec<(String, f64)>,
     /// Every utterance as a query (same chance level): steadier than one query per class.
     pub all_queries_map: f64,
+    /// Image → image and speech → speech mAP (self excluded): which side separates the classes.
+    pub image_image_map: f64,
+    pub speech_speech_map: f64,
     pub recall: [f64; 3],
     pub recall_chance: [f64; 3],
 }
@@ -99,6 +103,8 @@ pub fn run(args: &EvalArgs) -> Result<SenReport> {
             .map(|&(c, ap)| (ds.classes()[c].label.clone(), ap))
             .collect(),
         all_queries_map: all_queries_map(&s, &v, &e.class_ids),
+        image_image_map: within_modality_map(&v, &e.class_ids),
+        speech_speech_map: within_modality_map(&s, &e.class_ids),
         sen_map_chance: sen_map_chance(&e.class_ids, 200),
         recall: [recall[0], recall[1], recall[2]],
         recall_chance: ks.map(|k| (k.min(n) as f64) / n as f64),
@@ -165,6 +171,12 @@ pub fn run(args: &EvalArgs) -> Result<SenReport> {
     };
     row("SEN mAP", report.sen_map, report.sen_map_chance);
     row("mAP, all q.", report.all_queries_map, report.sen_map_chance);
+    row("image→image", report.image_image_map, report.sen_map_chance);
+    row(
+        "speech→speech",
+        report.speech_speech_map,
+        report.sen_map_chance,
+    );
     for (i, k) in ks.iter().enumerate() {
         row(&format!("R@{k}"), report.recall[i], report.recall_chance[i]);
     }

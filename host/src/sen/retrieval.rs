@@ -87,6 +87,19 @@ pub fn all_queries_map(speech: &Embeddings, images: &Embeddings, classes: &[usiz
     mean((0..speech.len()).map(|q| query_ap(q, speech, images, classes)))
 }
 
+/// Within one modality (image → image or speech → speech), every item a query against all the
+/// others: tells which side of the matching fails to separate the classes.
+pub fn within_modality_map(items: &Embeddings, classes: &[usize]) -> f64 {
+    mean((0..items.len()).map(|q| {
+        let rel: Vec<bool> = ranking(items.row(q), items)
+            .into_iter()
+            .filter(|&j| j != q)
+            .map(|j| classes[j] == classes[q])
+            .collect();
+        average_precision(&rel)
+    }))
+}
+
 fn query_ap(q: usize, speech: &Embeddings, images: &Embeddings, classes: &[usize]) -> f64 {
     let rel: Vec<bool> = ranking(speech.row(q), images)
         .into_iter()
@@ -194,6 +207,15 @@ mod tests {
         // 1, 3, 2, 0, its class at ranks 2 and 3 (AP (1/2 + 2/3)/2).
         let all = (0.75 + 0.75 + 5.0 / 6.0 + (0.5 + 2.0 / 3.0) / 2.0) / 4.0;
         assert!((all_queries_map(&s, &v, &classes) - all).abs() < 1e-9);
+        // One modality alone, self excluded: (.8,.2) of class 1 ranks (1,0), (.9,.1), then its
+        // class-mate (0,1): AP 1/3; every other item finds its class-mate first.
+        let alone = [1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.8, 0.2];
+        let alone = Embeddings {
+            data: &alone,
+            dim: 2,
+        };
+        let want = (3.0 + 1.0 / 3.0) / 4.0;
+        assert!((within_modality_map(&alone, &classes) - want).abs() < 1e-9);
         let r = recall_at_k(&s, &v, &[1, 2, 4]);
         // Row 0 → own image 1st; row 1 (.9,.1) → order 0, 2, 3, 1: own at 4th; row 2 → 1st;
         // row 3 (0,1) → order 1, 3, 2, 0: own (3) 2nd.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use s2i_host::data::synth::{generate, Kind, SynthConfig};
-use s2i_host::data::{BatchPlan, Split};
+use s2i_host::data::{BatchPlan, Split, SplitBy, SplitOptions};
 use s2i_host::sen::config::{ImageEncoderConfig, SenConfig};
 use s2i_host::sen::trainer::{self, load_dataset, SenTrainer, TrainArgs};
 use s2i_host::sen::{eval, extract, load_sen};
@@ -110,6 +110,34 @@ fn args(out: &Path) -> TrainArgs {
     a
 }
 
+/// `--val-split class` holds out whole training classes, as the test split's classes are unseen.
+#[test]
+fn validation_can_hold_out_whole_training_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset_of = |split: SplitBy| {
+        let run = dir.path().join(format!("{split:?}"));
+        let mut a = args(&run);
+        a.val_split = split;
+        let stop = Interrupt::never();
+        stop.request();
+        trainer::run_with(&a, stop).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+        info["dataset"].clone()
+    };
+    let by_image = dataset_of(SplitBy::Image);
+    let by_class = dataset_of(SplitBy::Class);
+    assert_eq!(by_image["val_split"], "images of the training classes");
+    assert_eq!(by_class["val_split"], "whole training classes");
+    let classes = |d: &serde_json::Value| d["train_classes"].as_i64().unwrap();
+    // 30 % of the classes leave training for validation.
+    assert!(
+        classes(&by_class) < classes(&by_image),
+        "{by_class} vs {by_image}"
+    );
+    assert!(by_class["val"].as_i64().unwrap() > 0);
+}
+
 /// The CLI path with the real edge preset: train (interrupted, then resumed), eval, extract.
 #[test]
 fn train_interrupt_resume_eval_extract() {
@@ -154,7 +182,11 @@ fn train_interrupt_resume_eval_extract() {
                 .map(|_| 0)
         })
         .collect();
-    let per_epoch = trainer::load_dataset_with(dataset(), &SenConfig::edge(), false, 0.3)
+    let split = SplitOptions {
+        val_fraction: 0.3,
+        ..Default::default()
+    };
+    let per_epoch = trainer::load_dataset_with(dataset(), &SenConfig::edge(), false, split)
         .unwrap()
         .epoch_batches(Split::Train, BatchPlan::train(32), 0, 1)
         .unwrap()

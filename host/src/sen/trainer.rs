@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tch::{nn::VarStore, Device};
 
 use crate::data::{
-    batch_rng, BatchPlan, Dataset, Draw, ImageOptions, LoadOptions, Split, SplitOptions,
+    batch_rng, BatchPlan, Dataset, Draw, ImageOptions, LoadOptions, Split, SplitBy, SplitOptions,
 };
 use crate::report::{LineChart, Series};
 use crate::train::checkpoint::named_variables;
@@ -83,9 +83,15 @@ pub struct TrainArgs {
     /// Stop (with a checkpoint and a final validation) after this many minutes of training.
     #[arg(long)]
     pub max_minutes: Option<f64>,
-    /// Share of each training class's images held out for validation (model selection).
+    /// Share of each training class's images held out for validation (model selection), or
+    /// of the training classes with `--val-split class`.
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
+    /// What validation holds out: images of the training classes, or whole training classes,
+    /// which matches the test split's unseen classes (selecting on seen classes rewards
+    /// memorising their colour pairs).
+    #[arg(long, value_enum, default_value_t = SplitBy::Image)]
+    pub val_split: SplitBy,
 }
 
 impl TrainArgs {
@@ -112,6 +118,7 @@ impl TrainArgs {
             inception_weights: None,
             max_minutes: None,
             val_fraction: 0.1,
+            val_split: SplitBy::Image,
         }
     }
 
@@ -175,20 +182,15 @@ pub struct SenTrainer {
 
 /// Loads a dataset the way SEN training wants it (images and features kept in memory).
 pub fn load_dataset(data: &Path, config: &SenConfig, inception: bool) -> Result<Dataset> {
-    load_dataset_with(
-        data,
-        config,
-        inception,
-        SplitOptions::default().val_fraction,
-    )
+    load_dataset_with(data, config, inception, SplitOptions::default())
 }
 
-/// [`load_dataset`] with another validation share.
+/// [`load_dataset`] with another validation split.
 pub fn load_dataset_with(
     data: &Path,
     config: &SenConfig,
     inception: bool,
-    val_fraction: f64,
+    split: SplitOptions,
 ) -> Result<Dataset> {
     let image = if inception {
         ImageOptions::paper()
@@ -200,10 +202,7 @@ pub fn load_dataset_with(
         keep_images_in_memory: true,
         keep_features_in_memory: true,
         progress: true,
-        split: SplitOptions {
-            val_fraction,
-            ..Default::default()
-        },
+        split,
         ..Default::default()
     };
     let ds = Dataset::load(data, &opts)
@@ -409,7 +408,12 @@ pub fn run_with(args: &TrainArgs, interrupt: Interrupt) -> Result<TrainSummary> 
         Some(p) => Some(InceptionFeatures::load(p, device)?),
         None => None,
     };
-    let ds = load_dataset_with(&args.data, &config, inception.is_some(), args.val_fraction)?;
+    let split = SplitOptions {
+        by: args.val_split,
+        val_fraction: args.val_fraction,
+        ..Default::default()
+    };
+    let ds = load_dataset_with(&args.data, &config, inception.is_some(), split)?;
     let train_items = ds.split(Split::Train).len();
     if config.schedule.batch_size > train_items {
         bail!(
@@ -430,6 +434,10 @@ pub fn run_with(args: &TrainArgs, interrupt: Interrupt) -> Result<TrainSummary> 
         "items": ds.items().len(),
         "train": train_items,
         "val": ds.split(Split::Val).len(),
+        "val_split": match args.val_split {
+            SplitBy::Image => "images of the training classes",
+            SplitBy::Class => "whole training classes",
+        },
         "test": ds.split(Split::Test).len(),
         "train_classes": num_classes,
     });

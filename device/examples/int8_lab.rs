@@ -673,25 +673,19 @@ fn profile(
     inputs: &TVec<TValue>,
     runs: usize,
 ) -> TractResult<Vec<(String, f64)>> {
+    let by_name = std::env::var("INT8LAB_NODES").is_ok();
+    let model = plan.model();
     let mut acc: HashMap<String, f64> = HashMap::new();
-    let mut state = TypedSimpleState::new(plan)?;
-    for _ in 0..runs {
-        state.run_plan_with_eval(inputs.clone(), |ctx, st, node, inp| {
-            let t = Instant::now();
-            let r = tract_core::plan::eval(ctx, st, node, inp);
-            let key = if std::env::var("INT8LAB_NODES").is_ok() {
-                format!("{}[{}]", node.op().name(), node.name)
-            } else {
-                node.op().name().to_string()
-            };
-            *acc.entry(key).or_default() += t.elapsed().as_secs_f64();
-            r
-        })?;
+    for (id, ms) in common::node_times(plan, inputs, 0, runs)? {
+        let node = model.node(id);
+        let key = if by_name {
+            format!("{}[{}]", node.op().name(), node.name)
+        } else {
+            node.op().name().to_string()
+        };
+        *acc.entry(key).or_default() += ms;
     }
-    let mut v: Vec<(String, f64)> = acc
-        .into_iter()
-        .map(|(k, t)| (k, 1e3 * t / runs as f64))
-        .collect();
+    let mut v: Vec<(String, f64)> = acc.into_iter().collect();
     v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
     Ok(v)
 }

@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use s2i_shared::bundle::{Dim, Manifest, Precision};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core;
+
+#[path = "lab/common.rs"]
+mod common;
 
 struct Timing {
     node: String,
@@ -20,26 +21,13 @@ struct Timing {
 }
 
 fn profile(plan: &Arc<TypedSimplePlan>, inputs: &TVec<TValue>, runs: usize) -> Result<Vec<Timing>> {
-    let mut acc: HashMap<usize, f64> = HashMap::new();
-    let mut state = TypedSimpleState::new(plan)?;
-    for _ in 0..3 {
-        state.run(inputs.clone())?;
-    }
-    for _ in 0..runs {
-        state.run_plan_with_eval(inputs.clone(), |session, op_state, node, node_inputs| {
-            let t = Instant::now();
-            let r = tract_core::plan::eval(session, op_state, node, node_inputs);
-            *acc.entry(node.id).or_default() += t.elapsed().as_secs_f64();
-            r
-        })?;
-    }
     let model = plan.model();
-    let mut v: Vec<Timing> = acc
+    let mut v: Vec<Timing> = common::node_times(plan, inputs, 3, runs)?
         .into_iter()
-        .map(|(id, t)| Timing {
+        .map(|(id, ms)| Timing {
             node: model.node(id).name.clone(),
             op: model.node(id).op().name().to_string(),
-            ms: 1e3 * t / runs as f64,
+            ms,
         })
         .collect();
     v.sort_by(|a, b| b.ms.total_cmp(&a.ms));

@@ -1,8 +1,14 @@
-//! Pieces the tract labs (`int8_lab`, `gru_lab`) share: a dependency-free RNG and ONNX
-//! attribute constructors. Each lab uses only part of it.
+//! Pieces the tract labs (`int8_lab`, `gru_lab`, `profile_bundle`) share: a dependency-free RNG,
+//! ONNX attribute constructors and per-node timing. Each lab uses only part of it.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
 use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core;
 
 /// SplitMix64: repeatable random weights without a dependency.
 pub struct Rng(pub u64);
@@ -50,4 +56,31 @@ pub fn attr_str(name: &str, v: &str) -> pb::AttributeProto {
         s: v.as_bytes().to_vec(),
         ..Default::default()
     }
+}
+
+/// Milliseconds per run spent in each node of `plan` (by node id), over `runs` runs after
+/// `warmup` untimed ones, one state throughout as the firmware runs it.
+pub fn node_times(
+    plan: &Arc<TypedSimplePlan>,
+    inputs: &TVec<TValue>,
+    warmup: usize,
+    runs: usize,
+) -> TractResult<HashMap<usize, f64>> {
+    let mut acc: HashMap<usize, f64> = HashMap::new();
+    let mut state = TypedSimpleState::new(plan)?;
+    for _ in 0..warmup {
+        state.run(inputs.clone())?;
+    }
+    for _ in 0..runs {
+        state.run_plan_with_eval(inputs.clone(), |session, op_state, node, node_inputs| {
+            let t = Instant::now();
+            let r = tract_core::plan::eval(session, op_state, node, node_inputs);
+            *acc.entry(node.id).or_default() += t.elapsed().as_secs_f64();
+            r
+        })?;
+    }
+    Ok(acc
+        .into_iter()
+        .map(|(id, t)| (id, 1e3 * t / runs as f64))
+        .collect())
 }

@@ -109,8 +109,7 @@ pub fn stage1_graph(
     );
     let width = cfg.stage1_width();
     let x = layers::glu(&mut g, "stage1.glu", &x, width * STAGE1_SIDE * STAGE1_SIDE);
-    let grid = g.i64s("stage1.grid", &[1, width, STAGE1_SIDE, STAGE1_SIDE]);
-    let mut h = g.node("Reshape", "stage1.grid", &[&x, &grid], &[]);
+    let mut h = g.reshape("stage1.grid", &x, &[1, width, STAGE1_SIDE, STAGE1_SIDE]);
     for (i, up) in s1.ups.iter().enumerate() {
         h = layers::up_block(&mut g, &format!("stage1.up{}", i + 1), &h, up);
     }

@@ -307,13 +307,7 @@ pub fn conditioned_join_block(
     let table = w_c.permute([1, 0, 2, 3]).reshape([cond, out * 9]);
     let table = g.weight(&format!("{hint}.condition_taps"), &table);
     let taps = g.node("MatMul", &format!("{hint}.taps"), &[c, &table], &[]);
-    let rows_kx = g.i64s(&format!("{hint}.taps_shape"), &[out * 3, 3]);
-    let taps = g.node(
-        "Reshape",
-        &format!("{hint}.taps_rows"),
-        &[&taps, &rows_kx],
-        &[],
-    );
+    let taps = g.reshape(&format!("{hint}.taps_rows"), &taps, &[out * 3, 3]);
     // Tap t at position p reads position p + t − 1, which must lie inside the picture.
     let inside = |p: i64, t: i64| f32::from(u8::from((0..side).contains(&(p + t - 1))));
     let column_mask: Vec<f32> = (0..3)
@@ -330,25 +324,17 @@ pub fn conditioned_join_block(
         &[&taps, &q],
         &[],
     );
-    let per_channel = g.i64s(&format!("{hint}.per_channel"), &[out, 3, side]);
-    let spread_x = g.node(
-        "Reshape",
-        &format!("{hint}.per_channel"),
-        &[&spread_x, &per_channel],
-        &[],
-    );
+    let spread_x = g.reshape(&format!("{hint}.per_channel"), &spread_x, &[out, 3, side]);
     let spread = g.node(
         "MatMul",
         &format!("{hint}.spread_rows"),
         &[&r, &spread_x],
         &[],
     );
-    let image = g.i64s(&format!("{hint}.image_shape"), &[1, out, side, side]);
-    let from_condition = g.node(
-        "Reshape",
+    let from_condition = g.reshape(
         &format!("{hint}.from_condition"),
-        &[&spread, &image],
-        &[],
+        &spread,
+        &[1, out, side, side],
     );
     let y = g.node(
         "Add",

@@ -268,6 +268,12 @@ impl GraphBuilder {
     }
 
     /// Bytes of initialiser data (the graph's weight size on disk).
+    /// `Reshape` of `x` to the constant shape `dims`.
+    pub fn reshape(&mut self, hint: &str, x: &str, dims: &[i64]) -> String {
+        let shape = self.i64s(&format!("{hint}.shape"), dims);
+        self.node("Reshape", hint, &[x, &shape], &[])
+    }
+
     /// The operator of every node so far, in order.
     pub fn op_types(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| n.op_type.as_str()).collect()

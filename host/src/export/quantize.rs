@@ -224,8 +224,7 @@ impl GraphBuilder {
         if size.len() == 2 {
             return dq;
         }
-        let shape = self.i64s(&format!("{hint}.shape"), &size);
-        self.node("Reshape", hint, &[&dq, &shape], &[])
+        self.reshape(hint, &dq, &size)
     }
 
     /// Exposes every observed convolution input as an extra output (shape left open); returns

@@ -75,8 +75,7 @@ fn gru_layer(
         &[&y[0]],
         &[Attr::Ints("perm", vec![0, 2, 1, 3])],
     );
-    let shape = g.i64s(&format!("{hint}.shape"), &[0, 1, 2 * hidden]);
-    g.node("Reshape", &format!("{hint}.out"), &[&y, &shape], &[])
+    g.reshape(&format!("{hint}.out"), &y, &[0, 1, 2 * hidden])
 }
 
 fn conv1d_bn(
@@ -145,8 +144,7 @@ pub fn speech_encoder_graph(sed: &SpeechEncoder, precision: ConvPrecision) -> Gr
     for (l, weights) in sed.gru_weights().enumerate() {
         h = gru_layer(&mut g, &format!("sed.gru{l}"), &h, weights, c.gru_hidden);
     }
-    let rows = g.i64s("sed.rows", &[-1, d]);
-    let h = g.node("Reshape", "sed.frames", &[&h, &rows], &[]);
+    let h = g.reshape("sed.frames", &h, &[-1, d]);
     // Per-channel attention: a softmax over time for each of the D channels.
     let a = linear(&mut g, "sed.attention_hidden", &h, &sed.attention_hidden);
     let a = g.node("Tanh", "sed.attention_tanh", &[&a], &[]);

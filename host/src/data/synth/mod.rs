@@ -63,6 +63,8 @@ pub struct SynthConfig {
     /// Spoken captions per image.
     pub captions: usize,
     pub seed: u64,
+    /// Number of species; `None` = the kind's default (60 birds, 40 flowers).
+    pub classes: Option<usize>,
     /// Worker threads; `None` = one per core.
     pub threads: Option<usize>,
 }
@@ -76,8 +78,15 @@ impl SynthConfig {
             images,
             captions: 10,
             seed: 0,
+            classes: None,
             threads: None,
         }
+    }
+
+    /// The number of species this config draws.
+    pub fn class_count(&self) -> usize {
+        self.classes
+            .unwrap_or_else(|| species::default_classes(self.kind))
     }
 }
 
@@ -115,6 +124,10 @@ pub struct SynthArgs {
     /// Seed of the per-image jitter and captions (the species catalogue is fixed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Number of species, one in five a test class (default: 60 birds, 40 flowers; CUB has 200).
+    /// Training classes keep their ids and attributes whatever the number.
+    #[arg(long)]
+    pub classes: Option<usize>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -128,6 +141,7 @@ impl From<&SynthArgs> for SynthConfig {
             images: a.images,
             captions: a.captions,
             seed: a.seed,
+            classes: a.classes,
             threads: a.threads,
         }
     }
@@ -173,7 +187,15 @@ fn validate(cfg: &SynthConfig) -> Result<()> {
     if cfg.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
-    let most = 9999 * species::catalogue(cfg.kind).len();
+    let classes = cfg.class_count();
+    if !(species::MIN_CLASSES..=species::MAX_CLASSES).contains(&classes) {
+        bail!(
+            "--classes must be between {} and {} (got {classes})",
+            species::MIN_CLASSES,
+            species::MAX_CLASSES
+        );
+    }
+    let most = 9999 * classes;
     if cfg.images > most {
         bail!("--images may be at most {most} (9999 per class)");
     }
@@ -269,7 +291,7 @@ fn derive_rng(parts: &[u64]) -> ChaCha8Rng {
 pub(crate) fn generate_with(cfg: &SynthConfig, espeak: Espeak) -> Result<SynthSummary> {
     let started = Instant::now();
     validate(cfg)?;
-    let classes = species::catalogue(cfg.kind);
+    let classes = species::catalogue_of(cfg.kind, cfg.class_count());
 
     // Classes are filled round-robin, so even a tiny set has both train and test classes.
     let jobs: Vec<Job> = (0..cfg.images)

@@ -18,10 +18,14 @@ use super::Kind;
 /// The seed of the species catalogue; changing it changes every class.
 const SPECIES_SEED: u64 = 0x5216_a9e5_0b1d_f10e;
 
-/// Number of bird and flower classes; every `TEST_EVERY`-th class id is a test class (20 %).
+/// Default number of bird and flower classes; every `TEST_EVERY`-th class id is a test class (20 %).
 pub const BIRD_CLASSES: usize = 60;
 pub const FLOWER_CLASSES: usize = 40;
 pub const TEST_EVERY: u32 = 5;
+/// Bounds of `--classes`: at least two test classes, and few enough that unique names (body ×
+/// wing × genus for birds, petal × centre × genus for flowers: over 1000 each) stay plentiful.
+pub const MIN_CLASSES: usize = 10;
+pub const MAX_CLASSES: usize = 400;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -316,12 +320,24 @@ impl Class {
     }
 }
 
-/// The fixed catalogue for `kind`, ordered by id.
-pub fn catalogue(kind: Kind) -> Vec<Class> {
-    let n = match kind {
+/// The default number of classes of `kind`.
+pub fn default_classes(kind: Kind) -> usize {
+    match kind {
         Kind::Birds => BIRD_CLASSES,
         Kind::Flowers => FLOWER_CLASSES,
-    };
+    }
+}
+
+/// The fixed catalogue for `kind` at its default size, ordered by id.
+pub fn catalogue(kind: Kind) -> Vec<Class> {
+    catalogue_of(kind, default_classes(kind))
+}
+
+/// The fixed catalogue for `kind` with `n` classes (within [`MIN_CLASSES`, `MAX_CLASSES`]).
+///
+/// Training classes are drawn first from one stream, so a training class has the same id and
+/// species whatever `n` is; only the test classes depend on `n`.
+pub fn catalogue_of(kind: Kind, n: usize) -> Vec<Class> {
     let n_test = (1..=n as u32).filter(|id| id % TEST_EVERY == 0).count();
     let n_train = n - n_test;
     let mut rng = ChaCha8Rng::seed_from_u64(SPECIES_SEED ^ kind as u64);
@@ -590,5 +606,34 @@ mod tests {
             11,
             "every colour word is some training body colour"
         );
+    }
+
+    #[test]
+    fn a_larger_catalogue_keeps_the_training_classes_and_adds_unseen_tests() {
+        for kind in [Kind::Birds, Kind::Flowers] {
+            let small = catalogue(kind);
+            let large = catalogue_of(kind, 200);
+            assert_eq!(large.len(), 200);
+            let names: HashSet<_> = large.iter().map(|c| &c.name).collect();
+            assert_eq!(names.len(), 200, "class names are unique");
+            assert_eq!(large.iter().filter(|c| c.split == Split::Test).count(), 40);
+            for (a, b) in small.iter().zip(&large) {
+                if a.split == Split::Train {
+                    assert_eq!((a.id, &a.name), (b.id, &b.name), "training class kept");
+                }
+            }
+            let seen: HashSet<String> = large
+                .iter()
+                .filter(|c| c.split == Split::Train)
+                .flat_map(|c| c.species.values())
+                .collect();
+            for c in large.iter().filter(|c| c.split == Split::Test) {
+                assert!(
+                    c.species.values().iter().all(|v| seen.contains(v)),
+                    "{}",
+                    c.name
+                );
+            }
+        }
     }
 }

@@ -191,7 +191,16 @@ fn bad_arguments_are_clear_errors() {
     assert!(err(cfg.clone()).contains("--captions"));
     cfg.captions = 1;
     cfg.threads = Some(0);
-    assert!(err(cfg).contains("--threads"));
+    assert!(err(cfg.clone()).contains("--threads"));
+    cfg.threads = None;
+    for bad in [species::MIN_CLASSES - 1, species::MAX_CLASSES + 1] {
+        cfg.classes = Some(bad);
+        let e = err(cfg.clone());
+        assert!(
+            e.contains("--classes") && e.contains(&bad.to_string()),
+            "{e}"
+        );
+    }
 
     // Someone's folder is never replaced.
     let theirs = tmp.path().join("theirs");

@@ -129,60 +129,64 @@ pub fn conv3x3_bn(
     conv(g, hint, x, &w, &b, [1, 1, 1, 1])
 }
 
-/// [`UpBlock`]: nearest ×2 → conv3×3 → BN → GLU, as four phase convolutions + DepthToSpace.
+/// [`UpBlock`]: nearest ×2 → conv3×3 → BN → GLU, as four phase convolutions, GLU, DepthToSpace.
 ///
-/// The file stores the folded 3×3 kernel (9 taps, not the phases' 16) and the graph merges its
-/// rows and columns into the four 2×2 kernels ([`upsample_conv_phases`]) from constants only,
-/// which tract and onnxruntime fold once at load: a smaller file for the same run time.
+/// The file stores the folded 3×3 kernel (9 taps, not the phases' 16; as its GLU value and gate
+/// halves) and the graph merges its rows and columns into the four 2×2 kernels
+/// ([`upsample_conv_phases`]) from constants only, which tract and onnxruntime fold once at load:
+/// a smaller file for the same run time.
 ///
-/// The four kernels run as one convolution with 4·C outputs ([`interleave_phases`]): one
+/// The four kernels run as one convolution with 4·C outputs ([`gate_and_interleave`]): one
 /// im2col instead of four and a taller matrix product (stage 2 of the edge preset: 4.7 → 3.5 ms
 /// under tract), for (2·side + 1)/side² more outputs than needed, which measured even at 4².
 pub fn up_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &UpBlock) -> String {
     let (scale, shift) = bn_affine(&block.bn);
     let (w, b) = fold(&block.conv.ws, block.conv.bs.as_ref(), &scale, &shift);
+    let half = block.out_channels;
     if let ConvPrecision::Int8(scales) = &g.quant.precision {
         // The int8 form runs the four phases as one product with 4·C rows.
         if runs_faster_in_int8(4 * w.size()[0]) {
             let s_x = scales[x];
-            let up = up_phases_int8(g, hint, x, s_x, &w, &b);
-            return glu(g, hint, &up, block.out_channels);
+            let all = up_phases_int8(g, hint, x, s_x, &w, &b);
+            return gate_and_interleave(g, hint, &all, half);
         }
     }
     if matches!(g.quant.precision, ConvPrecision::Observe) {
         g.quant.observed.push(x.to_string());
     }
-    let w3 = g.weight(&format!("{hint}.weight3x3"), &w);
-    let bias = g.weight(&format!("{hint}.bias"), &b);
-    let rows = merge_taps(g, &format!("{hint}.rows"), &w3, 2);
-    let mut kernels = Vec::with_capacity(4);
-    for (a, row_kernel) in rows.iter().enumerate() {
-        kernels.extend(merge_taps(g, &format!("{hint}.cols{a}"), row_kernel, 3));
+    let mut kernels = Vec::with_capacity(8);
+    let mut biases = Vec::with_capacity(8);
+    for (part, start) in [("value", 0), ("gate", half)] {
+        let w3 = g.weight(
+            &format!("{hint}.weight3x3.{part}"),
+            &w.narrow(0, start, half),
+        );
+        let bias = g.weight(&format!("{hint}.bias.{part}"), &b.narrow(0, start, half));
+        let rows = merge_taps(g, &format!("{hint}.{part}.rows"), &w3, 2);
+        for (a, row_kernel) in rows.iter().enumerate().rev() {
+            let cols = merge_taps(g, &format!("{hint}.{part}.cols{a}"), row_kernel, 3);
+            kernels.extend(cols.into_iter().rev());
+        }
+        biases.extend(std::iter::repeat_n(bias, 4));
     }
     let refs: Vec<&str> = kernels.iter().map(String::as_str).collect();
     let along_outputs = [Attr::Int("axis", 0)];
     let stacked = g.node("Concat", &format!("{hint}.kernels"), &refs, &along_outputs);
-    let biases = g.node(
-        "Concat",
-        &format!("{hint}.biases"),
-        &[&bias, &bias, &bias, &bias],
-        &along_outputs,
-    );
+    let refs: Vec<&str> = biases.iter().map(String::as_str).collect();
+    let biases = g.node("Concat", &format!("{hint}.biases"), &refs, &along_outputs);
     let all = g.node(
         "Conv",
         &format!("{hint}.phases_conv"),
         &[x, &stacked, &biases],
         &phase_conv_attrs(),
     );
-    let up = interleave_phases(g, hint, &all, w.size()[0]);
-    glu(g, hint, &up, block.out_channels)
+    gate_and_interleave(g, hint, &all, half)
 }
 
 /// The int8 up-sampling convolution: the four phase kernels side by side as one `ConvInteger`
 /// with 4·C outputs over the input padded by one on every side, so the int8 im2col (the int8
-/// path's main cost in tract) runs once, not four times. Phase (a, b) is the window of that
-/// (H+1)×(W+1) output starting at row a, column b; the windows are stacked in DCR order and
-/// interleaved as in the f32 graph.
+/// path's main cost in tract) runs once, not four times. Outputs in [`gate_and_interleave`]'s
+/// order, as in the f32 graph.
 fn up_phases_int8(
     g: &mut GraphBuilder,
     hint: &str,
@@ -191,20 +195,26 @@ fn up_phases_int8(
     w: &Tensor,
     b: &Tensor,
 ) -> String {
-    let c = w.size()[0];
+    let half = w.size()[0] / 2;
     let phases = upsample_conv_phases(w);
-    let kernels: Vec<&Tensor> = phases.iter().map(|(k, _)| k).collect();
-    let stacked = Tensor::cat(&kernels, 0);
-    let bias = Tensor::cat(&[b, b, b, b], 0);
+    let mut kernels = Vec::with_capacity(8);
+    let mut biases = Vec::with_capacity(8);
+    for start in [0, half] {
+        // Phase (a, b) sits at index 2a + b; the output wants (1 − a, 1 − b) order.
+        for (k, _) in phases.iter().rev() {
+            kernels.push(k.narrow(0, start, half));
+            biases.push(b.narrow(0, start, half));
+        }
+    }
     let all = g.conv_integer_node(
         &format!("{hint}.phases_int8"),
         x,
         s_x,
-        &stacked,
-        &bias,
+        &Tensor::cat(&kernels, 0),
+        &Tensor::cat(&biases, 0),
         &phase_conv_attrs(),
     );
-    interleave_phases(g, hint, &all, c)
+    all
 }
 
 /// The four 2×2 phase kernels side by side: one convolution over the input padded by one on
@@ -217,41 +227,27 @@ fn phase_conv_attrs() -> [Attr; 3] {
     ]
 }
 
-/// Phase (a, b) of the fused phase convolution `all` (`[1, 4·c, H+1, W+1]`, phases in DCR
-/// order) is its H×W window starting at row a, column b; the windows, stacked, are interleaved
-/// by DepthToSpace into the `[1, c, 2H, 2W]` up-sampled convolution.
-fn interleave_phases(g: &mut GraphBuilder, hint: &str, all: &str, c: i64) -> String {
-    // Window ends relative to the (H+1)-row output: offset 0 stops one short, 1 runs on.
-    let end = |a: i64| if a == 0 { -1 } else { i64::MAX };
-    let axes = g.i64s(&format!("{hint}.window_axes"), &[1, 2, 3]);
-    let mut windows = Vec::with_capacity(4);
-    for p in 0..4i64 {
-        let (a, b_) = (p / 2, p % 2);
-        let starts = g.i64s(&format!("{hint}.window{p}.start"), &[p * c, a, b_]);
-        let ends = g.i64s(
-            &format!("{hint}.window{p}.end"),
-            &[(p + 1) * c, end(a), end(b_)],
-        );
-        windows.push(g.node(
-            "Slice",
-            &format!("{hint}.phase{p}"),
-            &[all, &starts, &ends, &axes],
-            &[],
-        ));
-    }
-    let refs: Vec<&str> = windows.iter().map(String::as_str).collect();
-    let stacked = g.node(
-        "Concat",
-        &format!("{hint}.phases"),
-        &refs,
-        &[Attr::Int("axis", 1)],
-    );
-    g.node(
+/// GLU, then the 2× interleave, of the fused phase convolution `all`: `[1, 8·half, H+1, W+1]`
+/// with channels ordered (GLU value | gate, a′ = 1 − a, b′ = 1 − b, channel).
+///
+/// The GLU is per pixel, so it runs on the phases before they are interleaved and the
+/// interleave moves half the data. Phase (a, b)'s H×W result is the window of its output
+/// starting at row a, column b. DepthToSpace puts low-resolution row i of slot a′ at row
+/// 2i + a′; with a′ = 1 − a, phase a's row y + a lands at 2y + a + 1, so every phase's window is
+/// the one crop [1, 2H + 1) × [1, 2W + 1) of the interleaved picture: one copy instead of
+/// four window slices and their concatenation.
+fn gate_and_interleave(g: &mut GraphBuilder, hint: &str, all: &str, half: i64) -> String {
+    let gated = glu(g, &format!("{hint}.glu"), all, 4 * half);
+    let interleaved = g.node(
         "DepthToSpace",
         &format!("{hint}.interleave"),
-        &[&stacked],
+        &[&gated],
         &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
-    )
+    );
+    let starts = g.i64s(&format!("{hint}.crop.start"), &[1, 1]);
+    let ends = g.i64s(&format!("{hint}.crop.end"), &[-1, -1]);
+    let axes = g.i64s(&format!("{hint}.crop.axes"), &[2, 3]);
+    g.node("Slice", hint, &[&interleaved, &starts, &ends, &axes], &[])
 }
 
 /// In the graph: the two 2-tap merges of a 3-tap kernel along `axis`, parity 0 = [k0, k1 + k2]
@@ -353,19 +349,52 @@ pub fn res_block(g: &mut GraphBuilder, hint: &str, x: &str, block: &ResBlock) ->
     g.node("Add", hint, &[x, &y], &[])
 }
 
-/// [`ToImage`]: conv3×3 → tanh.
+/// Inputs at least this wide run the image head as taps ([`to_image`]); measured under tract on
+/// the edge preset: 16 channels at 64² ran faster as taps, 8 at 128² slower (its short
+/// reduction starves the matrix kernel, and tract has a direct convolution for it).
+const TAPS_MIN_INPUT_CHANNELS: i64 = 16;
+
+/// [`ToImage`]: conv3×3 → tanh, with the 3×3 convolution as one 1×1 convolution and a sum of
+/// nine shifted windows.
+///
+/// A 3-output convolution is a 3-row matrix product after an im2col nine times the size of its
+/// input: tract runs it at a fraction of its matrix speed. Here the nine taps' 3 outputs each
+/// stack into one 1×1 convolution with 27 outputs over the input padded by one (no im2col, a
+/// 27-row product); tap (ky, kx) then contributes its 3 channels' window starting at (ky, kx).
+/// Narrower inputs keep the plain convolution, which tract runs as a direct convolution.
 pub fn to_image(g: &mut GraphBuilder, hint: &str, x: &str, head: &ToImage) -> String {
-    let out = head.conv.ws.size()[0];
-    let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
-    let y = conv_f32(
-        g,
-        &format!("{hint}.conv"),
-        x,
-        &head.conv.ws,
-        &zeros,
-        [1, 1, 1, 1],
-    );
-    g.node("Tanh", hint, &[&y], &[])
+    let w = &head.conv.ws;
+    let (out, inputs) = (w.size()[0], w.size()[1]);
+    if inputs < TAPS_MIN_INPUT_CHANNELS {
+        let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
+        let y = conv_f32(g, &format!("{hint}.conv"), x, w, &zeros, [1, 1, 1, 1]);
+        return g.node("Tanh", hint, &[&y], &[]);
+    }
+    // [o, c, ky, kx] → [(ky, kx, o), c, 1, 1]
+    let taps = w.permute([2, 3, 0, 1]).reshape([9 * out, inputs, 1, 1]);
+    let zeros = Tensor::zeros([9 * out], (Kind::Float, tch::Device::Cpu));
+    let y = conv_f32(g, &format!("{hint}.taps"), x, &taps, &zeros, [1, 1, 1, 1]);
+    let axes = g.i64s(&format!("{hint}.window_axes"), &[1, 2, 3]);
+    let mut windows = Vec::with_capacity(9);
+    for tap in 0..9i64 {
+        let (ky, kx) = (tap / 3, tap % 3);
+        // Padded by one on each side, a window starting at ky ends 2 − ky short of the end.
+        let end = |k: i64| if k == 2 { i64::MAX } else { k - 2 };
+        let starts = g.i64s(&format!("{hint}.tap{tap}.start"), &[tap * out, ky, kx]);
+        let ends = g.i64s(
+            &format!("{hint}.tap{tap}.end"),
+            &[(tap + 1) * out, end(ky), end(kx)],
+        );
+        windows.push(g.node(
+            "Slice",
+            &format!("{hint}.tap{tap}"),
+            &[&y, &starts, &ends, &axes],
+            &[],
+        ));
+    }
+    let refs: Vec<&str> = windows.iter().map(String::as_str).collect();
+    let sum = g.node("Sum", &format!("{hint}.sum"), &refs, &[]);
+    g.node("Tanh", hint, &[&sum], &[])
 }
 
 #[cfg(test)]

@@ -43,23 +43,42 @@ fn stage_names(k: usize) -> Vec<&'static str> {
     }
 }
 
-fn check_generator(stages: usize, dense: bool, mode: ConditionMode, embedding_scale: f64) {
+/// Checks every stage under tract; returns each stage's ONNX op types.
+fn check_generator(
+    stages: usize,
+    dense: bool,
+    mode: ConditionMode,
+    embedding_scale: f64,
+) -> Vec<Vec<String>> {
+    check_generator_with(stages, dense, mode, embedding_scale, tiny(stages).ngf)
+}
+
+fn check_generator_with(
+    stages: usize,
+    dense: bool,
+    mode: ConditionMode,
+    embedding_scale: f64,
+    ngf: i64,
+) -> Vec<Vec<String>> {
     tch::manual_seed(11);
     let cfg = crate::rdg::config::RdgConfig {
         dense,
         embedding_scale,
+        ngf,
         ..tiny(stages)
     };
     let vs = nn::VarStore::new(Device::Cpu);
     let gen = Generator::new(vs.root() / "g", &cfg);
     randomise_batch_norms(&vs);
     let dir = tempfile::tempdir().unwrap();
+    let mut op_types = Vec::new();
     for k in 1..=stages {
         let graph = if k == 1 {
             generator::stage1_graph(&gen, mode, ConvPrecision::F32)
         } else {
             generator::refine_graph(&gen, k, ConvPrecision::F32)
         };
+        op_types.push(graph.op_types().into_iter().map(String::from).collect());
         let path = dir.path().join(format!("stage{k}.onnx"));
         write_model(&graph.finish(&[]), &path).unwrap();
         let inputs = generator::random_inputs(&gen, k, mode);
@@ -69,6 +88,16 @@ fn check_generator(stages: usize, dense: bool, mode: ConditionMode, embedding_sc
         println!("stage {k}: max relative error {err:.1e}");
         assert!(err < F32_TOLERANCE, "stage {k}: {err}");
     }
+    op_types
+}
+
+#[test]
+fn a_wide_image_head_runs_as_taps_and_a_narrow_one_as_a_convolution() {
+    // ngf 16 as in the edge preset: stage 1's head reads 16 channels, stage 2's 8.
+    let ops = check_generator_with(2, true, ConditionMode::Mean, 16.0, 16);
+    let sums = |k: usize| ops[k].iter().filter(|op| *op == "Sum").count();
+    assert_eq!(sums(0), 1, "stage 1's image head as taps");
+    assert_eq!(sums(1), 0, "stage 2's image head as a convolution");
 }
 
 #[test]

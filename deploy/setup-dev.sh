@@ -4,14 +4,15 @@
 #   - Debian packages: compilers, ALSA headers, espeak-ng, qemu-user, the aarch64 and armv7 cross
 #     gcc (the cross tests), venv
 #   - the aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf Rust targets
-#   - .venv/ with torch==2.13.0 (libtorch for tch), onnx and onnxruntime (export checks)
+#   - .venv/ with torch==2.13.0 (libtorch for tch), onnx and onnxruntime (export checks),
+#     safetensors (bench/torch_reference.py reads our checkpoints)
 # (The boards' own ALSA for cross builds with the microphone: deploy/setup-cross.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(build-essential pkg-config libasound2-dev espeak-ng qemu-user gcc-aarch64-linux-gnu
   libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross python3-venv python3-pip)
-PY_REQUIREMENTS=(torch==2.13.0 onnx onnxruntime numpy)
+PY_REQUIREMENTS=(torch==2.13.0 onnx onnxruntime numpy safetensors)
 RUST_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 
 say() { printf '[setup] %s\n' "$*"; }

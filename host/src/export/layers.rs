@@ -206,15 +206,14 @@ fn up_phases_int8(
             biases.push(b.narrow(0, start, half));
         }
     }
-    let all = g.conv_integer_node(
+    g.conv_integer_node(
         &format!("{hint}.phases_int8"),
         x,
         s_x,
         &Tensor::cat(&kernels, 0),
         &Tensor::cat(&biases, 0),
         &phase_conv_attrs(),
-    );
-    all
+    )
 }
 
 /// The four 2×2 phase kernels side by side: one convolution over the input padded by one on

@@ -243,25 +243,14 @@ fn gate_and_interleave(g: &mut GraphBuilder, hint: &str, all: &str, half: i64) -
         &[&gated],
         &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
     );
-    let starts = g.i64s(&format!("{hint}.crop.start"), &[1, 1]);
-    let ends = g.i64s(&format!("{hint}.crop.end"), &[-1, -1]);
-    let axes = g.i64s(&format!("{hint}.crop.axes"), &[2, 3]);
-    g.node("Slice", hint, &[&interleaved, &starts, &ends, &axes], &[])
+    g.slice(hint, &interleaved, &[1, 1], &[-1, -1], &[2, 3])
 }
 
 /// In the graph: the two 2-tap merges of a 3-tap kernel along `axis`, parity 0 = [k0, k1 + k2]
 /// and parity 1 = [k0 + k1, k2] (see [`upsample_conv_phases`]).
 fn merge_taps(g: &mut GraphBuilder, hint: &str, kernel: &str, axis: i64) -> [String; 2] {
-    let axes = g.i64s(&format!("{hint}.axis"), &[axis]);
     let tap = |g: &mut GraphBuilder, i: i64| {
-        let start = g.i64s(&format!("{hint}.start{i}"), &[i]);
-        let end = g.i64s(&format!("{hint}.end{i}"), &[i + 1]);
-        g.node(
-            "Slice",
-            &format!("{hint}.tap{i}"),
-            &[kernel, &start, &end, &axes],
-            &[],
-        )
+        g.slice(&format!("{hint}.tap{i}"), kernel, &[i], &[i + 1], &[axis])
     };
     let (k0, k1, k2) = (tap(g, 0), tap(g, 1), tap(g, 2));
     let k12 = g.node("Add", &format!("{hint}.tap12"), &[&k1, &k2], &[]);
@@ -373,22 +362,17 @@ pub fn to_image(g: &mut GraphBuilder, hint: &str, x: &str, head: &ToImage) -> St
     let taps = w.permute([2, 3, 0, 1]).reshape([9 * out, inputs, 1, 1]);
     let zeros = Tensor::zeros([9 * out], (Kind::Float, tch::Device::Cpu));
     let y = conv_f32(g, &format!("{hint}.taps"), x, &taps, &zeros, [1, 1, 1, 1]);
-    let axes = g.i64s(&format!("{hint}.window_axes"), &[1, 2, 3]);
+    // Padded by one on each side, a window starting at k ends 2 − k short of the end.
+    let end = |k: i64| if k == 2 { i64::MAX } else { k - 2 };
     let mut windows = Vec::with_capacity(9);
     for tap in 0..9i64 {
         let (ky, kx) = (tap / 3, tap % 3);
-        // Padded by one on each side, a window starting at ky ends 2 − ky short of the end.
-        let end = |k: i64| if k == 2 { i64::MAX } else { k - 2 };
-        let starts = g.i64s(&format!("{hint}.tap{tap}.start"), &[tap * out, ky, kx]);
-        let ends = g.i64s(
-            &format!("{hint}.tap{tap}.end"),
-            &[(tap + 1) * out, end(ky), end(kx)],
-        );
-        windows.push(g.node(
-            "Slice",
+        windows.push(g.slice(
             &format!("{hint}.tap{tap}"),
-            &[&y, &starts, &ends, &axes],
-            &[],
+            &y,
+            &[tap * out, ky, kx],
+            &[(tap + 1) * out, end(ky), end(kx)],
+            &[1, 2, 3],
         ));
     }
     let refs: Vec<&str> = windows.iter().map(String::as_str).collect();

@@ -274,6 +274,21 @@ impl GraphBuilder {
         self.node("Reshape", hint, &[x, &shape], &[])
     }
 
+    /// `Slice` of `x` by constant `starts`, `ends` and `axes` (the three as initialisers).
+    pub fn slice(
+        &mut self,
+        hint: &str,
+        x: &str,
+        starts: &[i64],
+        ends: &[i64],
+        axes: &[i64],
+    ) -> String {
+        let starts = self.i64s(&format!("{hint}.starts"), starts);
+        let ends = self.i64s(&format!("{hint}.ends"), ends);
+        let axes = self.i64s(&format!("{hint}.axes"), axes);
+        self.node("Slice", hint, &[x, &starts, &ends, &axes], &[])
+    }
+
     /// The operator of every node so far, in order.
     pub fn op_types(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| n.op_type.as_str()).collect()

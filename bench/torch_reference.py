@@ -371,7 +371,14 @@ class Pipeline:
 
     def run(self, role, *arrays):
         inputs, outputs = GRAPHS[role]
-        return self.sessions[role].run(outputs, dict(zip(inputs, arrays)))
+        session = self.sessions[role]
+        feeds = dict(zip(inputs, arrays))
+        if role == "speech_encoder" and any(i.name == "frame_mask" for i in session.get_inputs()):
+            # Our encoder also takes the padding mask (the board pads to fixed lengths under
+            # tract); onnxruntime runs any length, so every frame is speech here.
+            frames = arrays[0].shape[2]
+            feeds["frame_mask"] = np.ones((1, 1, frames), np.float32)
+        return session.run(outputs, feeds)
 
     def end_to_end(self, features, noise):
         """Returns ({stage: ms}, {stage: image})."""

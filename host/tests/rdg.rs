@@ -383,19 +383,22 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
 
     // Every file passes onnx.checker, and onnxruntime computes what tract computes (int8: up
     // to a rounding step flipped by float summation order before a quantisation).
-    let features = tch::Tensor::randn([1, 40, 180], (tch::Kind::Float, Device::Cpu));
+    // Utterance frames padded as the board pads them to one of its fixed lengths.
+    let features = tch::Tensor::randn([1, 40, 150], (tch::Kind::Float, Device::Cpu));
+    let encoder_inputs = export::speech_encoder::encoder_inputs(&features, 180);
     let noise = tch::Tensor::randn([1, 100], (tch::Kind::Float, Device::Cpu));
     for (precision, tolerance) in [(Precision::F32, 1e-4), (Precision::Int8, 2e-2)] {
         let file = |role| manifest.file_for(role, precision).unwrap();
         let embedding = {
             let plan = check::tract_plan(&bundle.join(&file(Role::SpeechEncoder).path)).unwrap();
-            check::run(&plan, &[features.shallow_clone()])
-                .unwrap()
-                .remove(0)
+            check::run(&plan, &encoder_inputs).unwrap().remove(0)
         };
         let mut stage1_out: Vec<tch::Tensor> = Vec::new();
         for (role, inputs) in [
-            (Role::SpeechEncoder, vec![features.shallow_clone()]),
+            (
+                Role::SpeechEncoder,
+                encoder_inputs.iter().map(|t| t.shallow_clone()).collect(),
+            ),
             (
                 Role::GeneratorStage1,
                 vec![embedding.shallow_clone(), noise.shallow_clone()],
@@ -419,6 +422,34 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
                 stage1_out = got;
             }
         }
+    }
+
+    // The board pads each utterance up to a fixed planned length (tract fuses the GRU only
+    // then): for lengths on and off the step, its embedding is the unpadded one's.
+    let board =
+        s2i_device::infer::Pipeline::load(&bundle, &s2i_shared::frontend::Frontend::default())
+            .unwrap();
+    let unpadded = check::tract_plan(&bundle.join(&manifest.files[0].path)).unwrap();
+    let step = s2i_device::infer::PADDED_LENGTH_STEP as i64;
+    for frames in [2 * step, 2 * step + 1, 7 * step - 3] {
+        let x = tch::Tensor::randn([1, 40, frames], (tch::Kind::Float, Device::Cpu));
+        let expected = check::run(
+            &unpadded,
+            &export::speech_encoder::encoder_inputs(&x, frames),
+        )
+        .unwrap()
+        .remove(0);
+        let got = board
+            .run_network(
+                0,
+                std::iter::once(check::to_tract(&x).unwrap().into()).collect(),
+            )
+            .unwrap()
+            .remove(0);
+        let got = check::from_tract(&got).unwrap();
+        let err = check::relative_error(&expected, &got);
+        println!("{frames} frames, padded on the board: {err:.1e}");
+        assert!(err < 1e-5, "{frames} frames: {err}");
     }
 
     // The board's loader plans the int8 files with integer matrix kernels: one per ConvInteger.

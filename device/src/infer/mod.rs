@@ -4,4 +4,6 @@ pub mod bundle;
 pub mod pipeline;
 
 pub use bundle::{BundleError, LoadedBundle};
-pub use pipeline::{InferError, KernelUse, Pipeline, StageImage};
+pub use pipeline::{
+    InferError, KernelUse, Pipeline, StageImage, FRAME_MASK_INPUT, PADDED_LENGTH_STEP,
+};

@@ -4,14 +4,18 @@
 //! screen can show the 64² preview while the next stage runs, or a slow board can stop early.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use s2i_shared::bundle::{Manifest, Precision, Role};
+use s2i_shared::bundle::{Dim, Manifest, Precision, Role};
 use s2i_shared::frontend::{Features, Frontend};
 use s2i_shared::noise::gaussian;
 use tract_onnx::prelude::*;
 
 use super::bundle::{BundleError, LoadedBundle};
+
+/// The speech encoder input that marks padding (bundles exported since fixed-length plans).
+pub const FRAME_MASK_INPUT: &str = "frame_mask";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
@@ -60,11 +64,154 @@ struct Network {
     path: PathBuf,
 }
 
+/// Utterances are padded up to a multiple of this many frames (0.2 s: at most 5 % more GRU
+/// steps for a 4 s description), so a handful of fixed-length plans serve every length.
+pub const PADDED_LENGTH_STEP: usize = 20;
+/// Fixed-length encoder plans kept (each holds its own packed weights, a few MB).
+const CACHED_ENCODER_LENGTHS: usize = 6;
+/// The length planned when the bundle loads (3 s of speech), so a bundle tract cannot plan is
+/// refused at load, not at the first utterance.
+const FIRST_PLANNED_FRAMES: usize = 300;
+
+/// The speech encoder's plans.
+enum Encoder {
+    /// An encoder of `features` alone (older bundles): one plan over a symbolic frame axis.
+    Symbolic(Network),
+    /// An encoder with a `frame_mask` input: one plan per fixed length, because tract fuses
+    /// the GRU into `GruSeq` only for a fixed frame count (the per-step `Scan` it runs
+    /// otherwise is a third slower; docs/notes/gru-forms.md). Each utterance is zero-padded up
+    /// to the next multiple of [`PADDED_LENGTH_STEP`]; the graph masks the padding exactly.
+    Padded(Box<PaddedEncoder>),
+}
+
+struct PaddedEncoder {
+    model: InferenceModel,
+    path: PathBuf,
+    n_mels: usize,
+    /// Most recently used last.
+    plans: Mutex<Vec<(usize, Plan)>>,
+}
+
+impl PaddedEncoder {
+    fn new(model: InferenceModel, path: PathBuf, n_mels: usize) -> Result<Self, InferError> {
+        let encoder = Self {
+            model,
+            path,
+            n_mels,
+            plans: Mutex::new(Vec::new()),
+        };
+        encoder.plan_for(FIRST_PLANNED_FRAMES)?;
+        Ok(encoder)
+    }
+
+    /// The plan for exactly `frames` frames, planned on first use.
+    fn plan_for(&self, frames: usize) -> Result<Plan, InferError> {
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(i) = plans.iter().position(|(f, _)| *f == frames) {
+            let entry = plans.remove(i);
+            let plan = entry.1.clone();
+            plans.push(entry);
+            return Ok(plan);
+        }
+        let fixed = |model: InferenceModel| -> TractResult<InferenceModel> {
+            model
+                .with_input_fact(0, f32::fact([1, self.n_mels, frames]).into())?
+                .with_input_fact(1, f32::fact([1, 1, frames]).into())
+        };
+        let model = fixed(self.model.clone()).map_err(|e| InferError::Plan {
+            path: self.path.clone(),
+            problem: format!("cannot fix the encoder's length to {frames} frames: {e:#}"),
+        })?;
+        let plan = optimise(model, &self.path)?;
+        if plans.len() == CACHED_ENCODER_LENGTHS {
+            plans.remove(0);
+        }
+        plans.push((frames, plan.clone()));
+        Ok(plan)
+    }
+
+    fn last_plan(&self) -> Option<Plan> {
+        let plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        plans.last().map(|(_, p)| p.clone())
+    }
+
+    /// `features` [1, n_mels, n] → the embedding, run at n rounded up to the length step.
+    fn run(&self, features: TValue) -> Result<TVec<TValue>, InferError> {
+        let input = |problem: String| {
+            InferError::Input(format!(
+                "the speech encoder ({}): {problem}",
+                self.path.display()
+            ))
+        };
+        let view = features
+            .to_plain_array_view::<f32>()
+            .map_err(|e| input(format!("features are not f32: {e}")))?;
+        let shape = view.shape().to_vec();
+        if shape.len() != 3 || shape[0] != 1 || shape[1] != self.n_mels || shape[2] == 0 {
+            return Err(input(format!(
+                "features of shape {shape:?}, expected [1, {}, frames]",
+                self.n_mels
+            )));
+        }
+        let frames = shape[2];
+        let padded_to = frames.div_ceil(PADDED_LENGTH_STEP) * PADDED_LENGTH_STEP;
+        let mut padded = tract_ndarray::Array3::<f32>::zeros((1, self.n_mels, padded_to));
+        padded
+            .slice_mut(tract_ndarray::s![.., .., ..frames])
+            .assign(
+                &view
+                    .into_dimensionality::<tract_ndarray::Ix3>()
+                    .map_err(|e| input(e.to_string()))?,
+            );
+        let mut mask = tract_ndarray::Array3::<f32>::zeros((1, 1, padded_to));
+        mask.slice_mut(tract_ndarray::s![.., .., ..frames])
+            .fill(1.0);
+        let plan = self.plan_for(padded_to)?;
+        plan.run(tvec!(
+            Tensor::from(padded).into(),
+            Tensor::from(mask).into()
+        ))
+        .map_err(|e| InferError::Run {
+            what: format!("the speech encoder ({})", self.path.display()),
+            problem: format!("{e:#}"),
+        })
+    }
+}
+
+impl Encoder {
+    fn run(&self, features: TValue) -> Result<TVec<TValue>, InferError> {
+        match self {
+            Encoder::Symbolic(n) => run(n, tvec!(features), "the speech encoder"),
+            Encoder::Padded(p) => p.run(features),
+        }
+    }
+
+    /// A plan to inspect (kernels): the symbolic one, or the last fixed length used.
+    fn inspectable(&self) -> Network {
+        match self {
+            Encoder::Symbolic(n) => Network {
+                plan: n.plan.clone(),
+                path: n.path.clone(),
+            },
+            Encoder::Padded(p) => Network {
+                plan: p.last_plan().expect("a length is planned at load"),
+                path: p.path.clone(),
+            },
+        }
+    }
+}
+
 /// A verified bundle with one optimised tract plan per network.
 pub struct Pipeline {
     pub manifest: Manifest,
     pub precision: Precision,
-    encoder: Network,
+    encoder: Encoder,
     stages: Vec<Network>,
     min_frames: usize,
     z_dim: usize,
@@ -128,13 +275,38 @@ impl Pipeline {
                 continue;
             }
             let path = dir.join(&file.path);
-            let network = Network {
-                plan: optimise(model, &path)?,
-                path,
-            };
+            let masked = file.inputs.iter().any(|t| t.name == FRAME_MASK_INPUT);
             match role {
-                Role::SpeechEncoder => encoder = Some(network),
-                other => stages.push((other.stage().unwrap_or(0), network)),
+                Role::SpeechEncoder if masked => {
+                    let n_mels = match file.inputs[0].shape.get(1) {
+                        Some(Dim::Fixed(n)) => *n as usize,
+                        _ => {
+                            return Err(InferError::Plan {
+                                path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
+                                problem: format!(
+                                    "{}: the encoder's features need a fixed mel-band count",
+                                    file.path
+                                ),
+                            })
+                        }
+                    };
+                    encoder = Some(Encoder::Padded(Box::new(PaddedEncoder::new(
+                        model, path, n_mels,
+                    )?)));
+                }
+                Role::SpeechEncoder => {
+                    encoder = Some(Encoder::Symbolic(Network {
+                        plan: optimise(model, &path)?,
+                        path,
+                    }))
+                }
+                other => stages.push((
+                    other.stage().unwrap_or(0),
+                    Network {
+                        plan: optimise(model, &path)?,
+                        path,
+                    },
+                )),
             }
         }
         stages.sort_by_key(|(k, _)| *k);
@@ -177,7 +349,8 @@ impl Pipeline {
     /// Which matrix-product kernels tract chose for each network: the proof that an int8
     /// bundle really multiplies in integers on this CPU.
     pub fn kernels(&self) -> Vec<KernelUse> {
-        std::iter::once(&self.encoder)
+        let encoder = self.encoder.inspectable();
+        std::iter::once(&encoder)
             .chain(&self.stages)
             .map(|n| {
                 let mut usage = KernelUse {
@@ -206,15 +379,24 @@ impl Pipeline {
             .collect()
     }
 
-    /// Runs one network on raw tensors: 0 is the speech encoder, k generator stage k (for
-    /// benchmarks and comparisons that bring their own inputs).
+    /// Runs one network on raw tensors: 0 is the speech encoder (its `features` alone; padding
+    /// and mask are the pipeline's business), k generator stage k (for benchmarks and
+    /// comparisons that bring their own inputs).
     pub fn run_network(
         &self,
         index: usize,
-        inputs: TVec<TValue>,
+        mut inputs: TVec<TValue>,
     ) -> Result<TVec<TValue>, InferError> {
         let network = match index {
-            0 => &self.encoder,
+            0 => {
+                if inputs.len() != 1 {
+                    return Err(InferError::Input(format!(
+                        "the speech encoder takes the features alone, not {} inputs",
+                        inputs.len()
+                    )));
+                }
+                return self.encoder.run(inputs.remove(0));
+            }
             k => self.stages.get(k - 1).ok_or_else(|| {
                 InferError::Input(format!(
                     "stage {k} does not exist: this bundle has stages 1..={}",
@@ -242,7 +424,7 @@ impl Pipeline {
         }
         let x = Tensor::from_shape(&[1, features.n_mels, features.frames], &features.data)
             .map_err(|e| InferError::Input(format!("{source}: {e}")))?;
-        let mut out = run(&self.encoder, tvec!(x.into()), "the speech encoder")?;
+        let mut out = self.encoder.run(x.into())?;
         Ok(out.remove(0))
     }
 

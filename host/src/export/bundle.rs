@@ -22,7 +22,7 @@ use super::int8::{write_int8, F32File};
 use super::onnx::{write_model, GraphBuilder};
 use super::quantize::ConvPrecision;
 use super::recalibrate::{recalibrate_from_captions, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE};
-use super::speech_encoder::{names as snames, speech_encoder_graph};
+use super::speech_encoder::{encoder_inputs, names as snames, speech_encoder_graph};
 use crate::data::{Dataset, Split};
 use crate::rdg::captions::CaptionEmbeddings;
 use crate::rdg::load::LoadedGenerator;
@@ -345,26 +345,44 @@ fn write_bundle(
 
     // The speech encoder, checked at its shortest input and a few real lengths.
     let sed = &sen.sen.speech;
-    let cases: Vec<(Vec<Tensor>, Vec<Tensor>)> = [sed_cfg.min_frames(), 100, 317]
-        .into_iter()
-        .map(|frames| {
-            let x = Tensor::randn([1, sed_cfg.n_mels, frames], (Kind::Float, Device::Cpu));
-            let e = tch::no_grad(|| sed.forward_t(&x, &[frames], false));
-            (vec![x], vec![e])
-        })
-        .collect();
+    // Unpadded, and padded as the board pads to its fixed lengths.
+    let min = sed_cfg.min_frames();
+    let cases: Vec<(Vec<Tensor>, Vec<Tensor>)> = [
+        (min, min),
+        (100, 100),
+        (317, 317),
+        (min, min + 23),
+        (100, 180),
+    ]
+    .into_iter()
+    .map(|(frames, padded_to)| {
+        let x = Tensor::randn([1, sed_cfg.n_mels, frames], (Kind::Float, Device::Cpu));
+        let e = tch::no_grad(|| sed.forward_t(&x, &[frames], false));
+        (encoder_inputs(&x, padded_to), vec![e])
+    })
+    .collect();
     let encoder = GraphFile {
         file_name: SPEECH_ENCODER_FILE,
         role: Role::SpeechEncoder,
         graph: speech_encoder_graph(sed, ConvPrecision::F32),
-        inputs: vec![spec(
-            snames::FEATURES,
-            vec![
-                Dim::Fixed(1),
-                Dim::Fixed(sed_cfg.n_mels as u64),
-                Dim::Symbol(snames::FRAMES.into()),
-            ],
-        )],
+        inputs: vec![
+            spec(
+                snames::FEATURES,
+                vec![
+                    Dim::Fixed(1),
+                    Dim::Fixed(sed_cfg.n_mels as u64),
+                    Dim::Symbol(snames::FRAMES.into()),
+                ],
+            ),
+            spec(
+                snames::FRAME_MASK,
+                vec![
+                    Dim::Fixed(1),
+                    Dim::Fixed(1),
+                    Dim::Symbol(snames::FRAMES.into()),
+                ],
+            ),
+        ],
         outputs: vec![spec(
             snames::EMBEDDING,
             fixed(&[1, sed_cfg.embedding_dim()]),

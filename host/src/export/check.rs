@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tch::{Kind, Tensor};
 use tract_onnx::prelude::{
-    Arc, Framework, InferenceModelExt, IntoRunnable, Tensor as TractTensor, TypedRunnableModel,
+    Arc, DatumExt, Framework, InferenceModelExt, IntoRunnable, Tensor as TractTensor,
+    TypedRunnableModel,
 };
 
 pub type Plan = Arc<TypedRunnableModel>;
@@ -18,6 +19,27 @@ pub fn tract_plan(path: &Path) -> Result<Plan> {
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(|e| anyhow::anyhow!("{}: tract cannot run this model: {e:#}", path.display()))
+}
+
+/// As [`tract_plan`] with every input's shape fixed (f32), e.g. the speech encoder at one
+/// padded length, as the board plans it.
+pub fn tract_plan_fixed(path: &Path, shapes: &[&[usize]]) -> Result<Plan> {
+    let fail = |e: anyhow::Error| {
+        anyhow::anyhow!(
+            "{}: tract cannot plan it for inputs {shapes:?}: {e:#}",
+            path.display()
+        )
+    };
+    let mut model = tract_onnx::onnx().model_for_path(path).map_err(fail)?;
+    for (i, shape) in shapes.iter().enumerate() {
+        model = model
+            .with_input_fact(i, f32::fact(*shape).into())
+            .map_err(fail)?;
+    }
+    model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(fail)
 }
 
 pub fn to_tract(t: &Tensor) -> Result<TractTensor> {

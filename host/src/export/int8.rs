@@ -18,7 +18,7 @@ use super::check::{self, Plan};
 use super::generator::{self, ConditionMode};
 use super::onnx::{write_model, GraphBuilder};
 use super::quantize::{calibrate, cosine, psnr, ConvPrecision};
-use super::speech_encoder::speech_encoder_graph;
+use super::speech_encoder::{encoder_inputs, speech_encoder_graph};
 use crate::data::{Dataset, Split};
 use crate::doctor::features_tensor;
 use crate::rdg::generator::Generator;
@@ -77,7 +77,7 @@ fn chain_inputs(
     features: &Tensor,
     seed: u64,
 ) -> Result<Vec<Vec<Tensor>>> {
-    let mut inputs = vec![vec![features.shallow_clone()]];
+    let mut inputs = vec![encoder_inputs(features, features.size()[2])];
     let e = check::run(&f32_files[0].plan, &inputs[0])?.remove(0);
     let z = s2i_shared::noise::gaussian(gen.config.z_dim as usize, seed);
     let z = Tensor::from_slice(&z).view([1, gen.config.z_dim]);
@@ -166,7 +166,7 @@ pub fn write_int8(
     let mut psnrs = vec![Vec::new(); f32_files.len()];
     for (i, f) in test.iter().enumerate() {
         let reference = chain_inputs(f32_files, gen, f, seed + 10_000 + i as u64)?;
-        let mut e = check::run(&plans[0], &[f.shallow_clone()])?.remove(0);
+        let mut e = check::run(&plans[0], &encoder_inputs(f, f.size()[2]))?.remove(0);
         cosines.push(cosine(&reference[1][0], &e));
         let mut previous: Option<(Tensor, Tensor)> = None;
         for k in 1..f32_files.len() {

@@ -6,7 +6,7 @@ use super::check::{check_file, F32_TOLERANCE};
 use super::generator::{self, names as gnames, ConditionMode};
 use super::onnx::write_model;
 use super::quantize::ConvPrecision;
-use super::speech_encoder::{names as snames, speech_encoder_graph};
+use super::speech_encoder::{encoder_inputs, names as snames, speech_encoder_graph};
 use crate::rdg::config::tiny;
 use crate::rdg::generator::Generator;
 use crate::sen::config::{SenConfig, SpeechEncoderConfig};
@@ -160,18 +160,77 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
     )
     .unwrap();
     let plan = super::check::tract_plan(&path).unwrap();
-    for frames in [cfg.min_frames(), 37, 120, 301] {
+    let min = cfg.min_frames();
+    // Unpadded, then padded up to the fixed lengths the board plans for.
+    for (frames, padded_to) in [
+        (min, min),
+        (37, 37),
+        (120, 120),
+        (301, 301),
+        (min, min + 9),
+        (37, 60),
+        (120, 200),
+    ] {
         let x = Tensor::randn([1, cfg.n_mels, frames], (Kind::Float, Device::Cpu));
         let reference = tch::no_grad(|| sed.forward_t(&x, &[frames], false));
-        let got = super::check::run(&plan, &[x]).unwrap();
-        let err = super::check::compare(
+        let inputs = encoder_inputs(&x, padded_to);
+        let fixed = super::check::tract_plan_fixed(
             &path,
-            &[snames::EMBEDDING],
-            &[reference],
-            &got,
-            F32_TOLERANCE,
+            &[
+                &[1, cfg.n_mels as usize, padded_to as usize],
+                &[1, 1, padded_to as usize],
+            ],
         )
-        .unwrap_or_else(|e| panic!("{frames} frames: {e:#}"));
-        assert!(err < F32_TOLERANCE);
+        .unwrap();
+        let fused = fixed
+            .model()
+            .nodes()
+            .iter()
+            .filter(|n| n.op().name() == "GruSeq")
+            .count();
+        // Each layer's two directions fuse once the length is fixed (from 4 GRU steps on).
+        if cfg.encoded_frames(padded_to) >= 4 {
+            assert_eq!(fused, 2 * cfg.gru_layers, "{padded_to} frames");
+        }
+        for (form, plan) in [("symbolic", &plan), ("fixed", &fixed)] {
+            let got = super::check::run(plan, &inputs).unwrap();
+            let err = super::check::compare(
+                &path,
+                &[snames::EMBEDDING],
+                &[reference.shallow_clone()],
+                &got,
+                F32_TOLERANCE,
+            )
+            .unwrap_or_else(|e| panic!("{frames} frames padded to {padded_to}, {form}: {e:#}"));
+            println!("{frames} → {padded_to} frames, {form} length: {err:.1e}");
+        }
     }
+}
+
+#[test]
+fn padding_without_the_mask_would_move_the_embedding() {
+    // The mask is what makes padding harmless: the same padded features marked as speech
+    // give another embedding (so the test above cannot pass by padding doing nothing).
+    tch::manual_seed(14);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = tiny_sed();
+    let sed = SpeechEncoder::new(vs.root() / "sed", &cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sed.onnx");
+    write_model(
+        &speech_encoder_graph(&sed, ConvPrecision::F32).finish(&[]),
+        &path,
+    )
+    .unwrap();
+    let plan = super::check::tract_plan(&path).unwrap();
+    let x = Tensor::randn([1, cfg.n_mels, 80], (Kind::Float, Device::Cpu));
+    let reference = tch::no_grad(|| sed.forward_t(&x, &[80], false));
+    let mut inputs = encoder_inputs(&x, 120);
+    let _ = inputs[1].fill_(1.0);
+    let got = super::check::run(&plan, &inputs).unwrap();
+    let err = super::check::relative_error(&reference, &got[0]);
+    assert!(
+        err > 1e-2,
+        "unmasked padding moved the embedding by only {err:.1e}"
+    );
 }

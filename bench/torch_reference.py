@@ -19,8 +19,9 @@ What it does, single-threaded throughout:
 4. Writes the milliseconds and the image PSNR of (d) against (a) to `--out` (JSON), and beside it
    the exact inputs and (a)'s images as .npy.
 5. Runs rows (b) our f32 files and (c) our int8 files under tract on those same inputs
-   (`device/examples/tract_rows.rs`, interleaved the same way), so the four rows come from one
-   run of this script on one machine; `--no-tract` skips them.
+   (`device/examples/tract_rows.rs --serve`, a second process that runs one round per request,
+   taking its turn in the same rotation as the onnxruntime passes), so the four rows are timed
+   side by side in one run of this script; `--no-tract` skips them.
 
 The bundle for rows (b)-(d) must be exported from the same checkpoints with
 `--recalibration-batches 0 --int8`.
@@ -451,16 +452,21 @@ def require_agreement(label, errors):
                          "the reference and the exported graphs are not the same network")
 
 
-def time_interleaved(pipelines, features, noise, warmup, runs):
+def time_interleaved(pipelines, features, noise, warmup, runs, tract=None):
     """Medians over `runs` end-to-end passes, the pipelines alternating (and their order too) so
-    that the shared machine's load drifts affect both alike."""
+    that the shared machine's load drifts affect all alike. `tract` (a TractRows) runs one
+    round of rows (b) and (c) in its own process at its turn in the same rotation."""
     for _ in range(warmup):
         for p in pipelines:
             p.end_to_end(features, noise)
     samples = {p.name: [] for p in pipelines}
+    turns = list(pipelines) + ([tract] if tract else [])
     for i in range(runs):
-        for p in pipelines if i % 2 == 0 else reversed(pipelines):
-            samples[p.name].append(p.end_to_end(features, noise)[0])
+        for p in turns if i % 2 == 0 else reversed(turns):
+            if p is tract:
+                tract.one_round()
+            else:
+                samples[p.name].append(p.end_to_end(features, noise)[0])
     return {name: {f"{stage}_ms": statistics.median(p[stage] for p in passes)
                    for stage in passes[0]}
             for name, passes in samples.items()}
@@ -481,15 +487,38 @@ def machine():
             "onnxruntime": ort.__version__, "onnx": onnx.__version__}
 
 
-def tract_rows(bundle, arrays, runs, warmup):
+class TractRows:
     """Rows (b) and (c): the same inputs through our bundle's f32 and int8 files under tract
-    (device/examples/tract_rows.rs), run right after the onnxruntime rows."""
-    cmd = ["cargo", "run", "--release", "--locked", "-q", "-p", "s2i-device", "--example",
-           "tract_rows", "--", "--bundle", str(bundle), "--arrays", str(arrays),
-           "--runs", str(runs), "--warmup", str(warmup)]
-    print("running", " ".join(cmd), flush=True)
-    out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    (device/examples/tract_rows.rs --serve), one round per call, between the onnxruntime
+    passes: ratios taken side by side, not from two stretches of a drifting machine."""
+
+    def __init__(self, bundle, arrays, warmup):
+        build = ["cargo", "build", "--release", "--locked", "-q", "-p", "s2i-device",
+                 "--example", "tract_rows"]
+        print("building", " ".join(build), flush=True)
+        subprocess.run(build, cwd=REPO, check=True)
+        cmd = [str(REPO / "target/release/examples/tract_rows"), "--bundle", str(bundle),
+               "--arrays", str(arrays), "--warmup", str(warmup), "--serve"]
+        self.process = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        self.expect("ready")
+
+    def expect(self, word):
+        line = self.process.stdout.readline().strip()
+        if line != word:
+            self.process.kill()
+            raise SystemExit(f"tract_rows: expected {word!r}, got {line!r} (see its stderr)")
+
+    def one_round(self):
+        self.process.stdin.write("pass\n")
+        self.process.stdin.flush()
+        self.expect("ok")
+
+    def finish(self):
+        out, _ = self.process.communicate("done\n")
+        if self.process.returncode != 0:
+            raise SystemExit(f"tract_rows failed (exit {self.process.returncode})")
+        return json.loads(out)
 
 
 def print_table(result):
@@ -568,12 +597,9 @@ def main():
     for label, e in errors.items():
         require_agreement(label, e)
 
-    load_before = os.getloadavg()
-    timings = time_interleaved([torch_export, ours], features, noise, args.warmup, args.runs)
+    # Inputs and (a)'s outputs beside the JSON, for the tract rows (read from these files).
     _, reference_images = torch_export.end_to_end(features, noise)
     _, our_images = ours.end_to_end(features, noise)
-
-    # Inputs and (a)'s outputs beside the JSON, for the Rust bench's tract rows.
     (embedding,) = torch_export.run("speech_encoder", features)
     _, stage1_features, condition = torch_export.run("generator_stage1", embedding, noise)
     arrays = {"input_features": features, "input_embedding": embedding, "input_noise": noise,
@@ -587,6 +613,12 @@ def main():
         path = args.out.with_name(f"{args.out.stem}.{name}.npy")
         np.save(path, np.ascontiguousarray(a, dtype=np.float32))
         array_paths[name] = str(path)
+
+    tract = None if args.no_tract else TractRows(args.bundle, args.out.with_suffix(""),
+                                                 args.warmup)
+    load_before = os.getloadavg()
+    timings = time_interleaved([torch_export, ours], features, noise, args.warmup, args.runs,
+                               tract)
 
     result = {
         **timings,
@@ -603,8 +635,8 @@ def main():
         "max_relative_error": errors,
         "arrays": array_paths,
     }
-    if not args.no_tract:
-        result.update(tract_rows(args.bundle, args.out.with_suffix(""), args.runs, args.warmup))
+    if tract:
+        result.update(tract.finish())
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print("max relative error vs the PyTorch reference: "

@@ -6,6 +6,7 @@
 //!
 //! `cargo run --release -p s2i-device --example gru_lab [-- FILTER] [--runs N] [--profile]`
 //! (FILTER matches the case names, e.g. `i128`, `t75`, `sym`).
+//! `--masked-model FILE`: an exported encoder with a frame mask, symbolic vs fixed vs padded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -688,6 +689,76 @@ fn real_model(path: &str, frames: usize, symbolic: bool, runs: usize) -> TractRe
     Ok(())
 }
 
+/// An encoder with a `frame_mask` input (exported since the board pads to fixed lengths):
+/// `frames` of speech run three ways, interleaved: one plan over a symbolic frame axis, a plan
+/// fixed at exactly `frames`, and a plan fixed at `frames` rounded up to the board's 20-frame
+/// step with the rest zero-padded and masked. Median ms, plan time, and the embeddings' distance
+/// from the symbolic plan's.
+fn masked_model(path: &str, frames: usize, runs: usize) -> TractResult<()> {
+    let padded = frames.div_ceil(20) * 20;
+    let mut rng = Rng(5);
+    let speech: Vec<f32> = (0..N_MELS * frames).map(|_| rng.normal()).collect();
+    let inputs = |length: usize| -> TractResult<TVec<TValue>> {
+        let mut x = tract_ndarray::Array3::<f32>::zeros((1, N_MELS, length));
+        let mut mask = tract_ndarray::Array3::<f32>::zeros((1, 1, length));
+        for m in 0..N_MELS {
+            for t in 0..frames {
+                x[[0, m, t]] = speech[m * frames + t];
+            }
+        }
+        mask.slice_mut(tract_ndarray::s![.., .., ..frames])
+            .fill(1.0);
+        Ok(tvec!(x.into_tvalue(), mask.into_tvalue()))
+    };
+    let mut forms = vec![];
+    for (name, fixed) in [
+        ("symbolic", None),
+        ("fixed, exact length", Some(frames)),
+        ("fixed, padded", Some(padded)),
+    ] {
+        let mut model = tract_onnx::onnx().model_for_path(path)?;
+        if let Some(length) = fixed {
+            model = model
+                .with_input_fact(0, f32::fact([1, N_MELS, length]).into())?
+                .with_input_fact(1, f32::fact([1, 1, length]).into())?;
+        }
+        let t0 = Instant::now();
+        let plan = model.into_optimized()?.into_runnable()?;
+        let plan_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let x = inputs(fixed.unwrap_or(frames))?;
+        for _ in 0..3 {
+            plan.run(x.clone())?;
+        }
+        forms.push((name, fixed.unwrap_or(frames), plan, x, plan_ms));
+    }
+    let mut times: Vec<Vec<f64>> = vec![vec![]; forms.len()];
+    for r in 0..runs {
+        for i in 0..forms.len() {
+            let i = if r % 2 == 0 { i } else { forms.len() - 1 - i };
+            let (_, _, plan, x, _) = &forms[i];
+            let t0 = Instant::now();
+            plan.run(x.clone())?;
+            times[i].push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let outs: Vec<Vec<f32>> = forms
+        .iter()
+        .map(|(_, _, plan, x, _)| -> TractResult<Vec<f32>> {
+            let o = plan.run(x.clone())?;
+            Ok(o[0].to_plain_array_view::<f32>()?.iter().cloned().collect())
+        })
+        .collect::<TractResult<_>>()?;
+    println!("\n== {path}, {frames} frames of speech ==");
+    for (i, (name, length, _, _, plan_ms)) in forms.iter().enumerate() {
+        println!(
+            "{name:<22} {length:>4} frames {:7.3} ms (plan {plan_ms:.0} ms)   embedding vs symbolic: rel {:.1e}",
+            median(&mut times[i]),
+            rel_err(&outs[i], &outs[0])
+        );
+    }
+    Ok(())
+}
+
 /// The exported encoder with its Softmax(axis 0) replaced by ReduceMax → Sub → Exp → ReduceSum
 /// → Div over the same axis (opset 17: ReduceMax takes `axes` as an attribute, ReduceSum as an
 /// input).
@@ -1019,6 +1090,12 @@ fn main() -> TractResult<()> {
             "--model" => {
                 model = Some(args[i + 1].clone());
                 i += 1;
+            }
+            "--masked-model" => {
+                for frames in [290, 300, 600] {
+                    masked_model(&args[i + 1], frames, runs)?;
+                }
+                return Ok(());
             }
             f => filter.push(f.to_string()),
         }

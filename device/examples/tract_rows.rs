@@ -4,7 +4,10 @@
 //! this right after its onnxruntime rows and prints one table; run alone it prints JSON.
 //!
 //!     cargo run --release -p s2i-device --example tract_rows -- \
-//!         --bundle runs/bundle-bench --arrays runs/bench-python [--runs 30] [--warmup 5]
+//!         --bundle runs/bundle-bench --arrays runs/bench-python [--runs 30] [--warmup 5] [--serve]
+//!
+//! With `--serve` it times one round of both rows per `pass` line on stdin (answering `ok`)
+//! until `done`, so the script can interleave these rows with its own.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -111,6 +114,7 @@ fn main() -> Result<()> {
     let mut bundle = PathBuf::from("runs/bundle-bench");
     let mut arrays = PathBuf::from("runs/bench-python");
     let (mut runs, mut warmup) = (30usize, 5usize);
+    let mut serve = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -119,6 +123,7 @@ fn main() -> Result<()> {
             "--arrays" => arrays = value()?.into(),
             "--runs" => runs = value()?.parse()?,
             "--warmup" => warmup = value()?.parse()?,
+            "--serve" => serve = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -159,11 +164,36 @@ fn main() -> Result<()> {
         }
     }
     // Interleaved, order alternating, so load drifts on the shared machine hit both rows alike.
-    for i in 0..runs {
+    let mut one_round = |i: usize| -> Result<()> {
         let order: Vec<usize> = if i % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
         for j in order {
             let (ms, _) = pass(&rows[j].pipeline, &features, &noise)?;
             rows[j].samples.push(ms);
+        }
+        Ok(())
+    };
+    if serve {
+        // Driven by bench/torch_reference.py: one round per "pass" line, between its own
+        // onnxruntime passes, so all four rows share the machine's moments alike.
+        use std::io::{BufRead, Write};
+        println!("ready");
+        std::io::stdout().flush()?;
+        let mut i = 0;
+        for line in std::io::stdin().lock().lines() {
+            match line?.trim() {
+                "pass" => {
+                    one_round(i)?;
+                    i += 1;
+                    println!("ok");
+                    std::io::stdout().flush()?;
+                }
+                "done" => break,
+                other => bail!("--serve: unknown command {other:?} (expected pass or done)"),
+            }
+        }
+    } else {
+        for i in 0..runs {
+            one_round(i)?;
         }
     }
     let mut result = serde_json::Map::new();

@@ -425,13 +425,17 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
     }
 
     // The board pads each utterance up to a fixed planned length (tract fuses the GRU only
-    // then): for lengths on and off the step, its embedding is the unpadded one's.
+    // then): for lengths on and off the step, its embedding is the unpadded one's; more lengths
+    // than it keeps plans for, and the first again after its plan was dropped.
     let board =
         s2i_device::infer::Pipeline::load(&bundle, &s2i_shared::frontend::Frontend::default())
             .unwrap();
     let unpadded = check::tract_plan(&bundle.join(&manifest.files[0].path)).unwrap();
     let step = s2i_device::infer::PADDED_LENGTH_STEP as i64;
-    for frames in [2 * step, 2 * step + 1, 7 * step - 3] {
+    let mut lengths = vec![2 * step, 2 * step + 1, 7 * step - 3];
+    lengths.extend((3..=8).map(|k| k * step));
+    lengths.push(2 * step);
+    for frames in lengths {
         let x = tch::Tensor::randn([1, 40, frames], (tch::Kind::Float, Device::Cpu));
         let expected = check::run(
             &unpadded,

@@ -64,6 +64,15 @@ struct Network {
     path: PathBuf,
 }
 
+impl Network {
+    fn planned(model: InferenceModel, path: PathBuf) -> Result<Self, InferError> {
+        Ok(Self {
+            plan: optimise(model, &path)?,
+            path,
+        })
+    }
+}
+
 /// Utterances are padded up to a multiple of this many frames (0.2 s: at most 5 % more GRU
 /// steps for a 4 s description), so a handful of fixed-length plans serve every length.
 pub const PADDED_LENGTH_STEP: usize = 20;
@@ -173,14 +182,12 @@ impl PaddedEncoder {
         mask.slice_mut(tract_ndarray::s![.., .., ..frames])
             .fill(1.0);
         let plan = self.plan_for(padded_to)?;
-        plan.run(tvec!(
-            Tensor::from(padded).into(),
-            Tensor::from(mask).into()
-        ))
-        .map_err(|e| InferError::Run {
-            what: format!("the speech encoder ({})", self.path.display()),
-            problem: format!("{e:#}"),
-        })
+        run_plan(
+            &plan,
+            &self.path,
+            tvec!(Tensor::from(padded).into(), Tensor::from(mask).into()),
+            "the speech encoder",
+        )
     }
 }
 
@@ -295,18 +302,9 @@ impl Pipeline {
                     )?)));
                 }
                 Role::SpeechEncoder => {
-                    encoder = Some(Encoder::Symbolic(Network {
-                        plan: optimise(model, &path)?,
-                        path,
-                    }))
+                    encoder = Some(Encoder::Symbolic(Network::planned(model, path)?))
                 }
-                other => stages.push((
-                    other.stage().unwrap_or(0),
-                    Network {
-                        plan: optimise(model, &path)?,
-                        path,
-                    },
-                )),
+                other => stages.push((other.stage().unwrap_or(0), Network::planned(model, path)?)),
             }
         }
         stages.sort_by_key(|(k, _)| *k);
@@ -477,8 +475,17 @@ impl Pipeline {
 }
 
 fn run(network: &Network, inputs: TVec<TValue>, what: &str) -> Result<TVec<TValue>, InferError> {
-    network.plan.run(inputs).map_err(|e| InferError::Run {
-        what: format!("{what} ({})", network.path.display()),
+    run_plan(&network.plan, &network.path, inputs, what)
+}
+
+fn run_plan(
+    plan: &Plan,
+    path: &Path,
+    inputs: TVec<TValue>,
+    what: &str,
+) -> Result<TVec<TValue>, InferError> {
+    plan.run(inputs).map_err(|e| InferError::Run {
+        what: format!("{what} ({})", path.display()),
         problem: format!("{e:#}"),
     })
 }

@@ -135,9 +135,17 @@ fn tiny_sed() -> SpeechEncoderConfig {
     }
 }
 
-#[test]
-fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
-    tch::manual_seed(13);
+/// A tiny random speech encoder (BN statistics randomised) and its f32 graph written to `path`.
+struct WrittenSed {
+    cfg: SpeechEncoderConfig,
+    sed: SpeechEncoder,
+    path: std::path::PathBuf,
+    _vs: nn::VarStore,
+    _dir: tempfile::TempDir,
+}
+
+fn written_sed(seed: i64) -> WrittenSed {
+    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = tiny_sed();
     let sed = SpeechEncoder::new(vs.root() / "sed", &cfg);
@@ -159,7 +167,19 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
         &path,
     )
     .unwrap();
-    let plan = super::check::tract_plan(&path).unwrap();
+    WrittenSed {
+        cfg,
+        sed,
+        path,
+        _vs: vs,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
+    let WrittenSed { cfg, sed, path, .. } = &written_sed(13);
+    let plan = super::check::tract_plan(path).unwrap();
     let min = cfg.min_frames();
     // Unpadded, then padded up to the fixed lengths the board plans for.
     for (frames, padded_to) in [
@@ -175,7 +195,7 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
         let reference = tch::no_grad(|| sed.forward_t(&x, &[frames], false));
         let inputs = encoder_inputs(&x, padded_to);
         let fixed = super::check::tract_plan_fixed(
-            &path,
+            path,
             &[
                 &[1, cfg.n_mels as usize, padded_to as usize],
                 &[1, 1, padded_to as usize],
@@ -195,7 +215,7 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
         for (form, plan) in [("symbolic", &plan), ("fixed", &fixed)] {
             let got = super::check::run(plan, &inputs).unwrap();
             let err = super::check::compare(
-                &path,
+                path,
                 &[snames::EMBEDDING],
                 &[reference.shallow_clone()],
                 &got,
@@ -211,18 +231,8 @@ fn the_speech_encoder_matches_tch_under_tract_for_several_lengths() {
 fn padding_without_the_mask_would_move_the_embedding() {
     // The mask is what makes padding harmless: the same padded features marked as speech
     // give another embedding (so the test above cannot pass by padding doing nothing).
-    tch::manual_seed(14);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = tiny_sed();
-    let sed = SpeechEncoder::new(vs.root() / "sed", &cfg);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sed.onnx");
-    write_model(
-        &speech_encoder_graph(&sed, ConvPrecision::F32).finish(&[]),
-        &path,
-    )
-    .unwrap();
-    let plan = super::check::tract_plan(&path).unwrap();
+    let WrittenSed { cfg, sed, path, .. } = &written_sed(14);
+    let plan = super::check::tract_plan(path).unwrap();
     let x = Tensor::randn([1, cfg.n_mels, 80], (Kind::Float, Device::Cpu));
     let reference = tch::no_grad(|| sed.forward_t(&x, &[80], false));
     let mut inputs = encoder_inputs(&x, 120);

@@ -2,10 +2,17 @@
 //! export's speed work (issue 6). Single-threaded, random inputs of the manifest's shapes.
 //!
 //!     cargo run --release -p s2i-device --example profile_bundle -- \
-//!         --bundle models/default [--precision f32|int8] [--frames 300] [--runs 20] [--top 12]
+//!         --bundle models/default [--precision f32|int8] [--frames 300] [--runs 20] [--top 12] \
+//!         [--chained]
+//!
+//! `--chained` also times each network two ways, alternating in one run: "hot", run after
+//! itself as the profile does, and "chained", run after the bundle's other networks as the board
+//! runs them (encoder → stage 1 → stage 2). The difference is what the other networks' weights
+//! and buffers cost this one in the caches: the bench's rows are chained.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use s2i_device::infer::FRAME_MASK_INPUT;
@@ -39,6 +46,7 @@ fn main() -> Result<()> {
     let mut bundle = PathBuf::from("models/default");
     let mut precision = Precision::F32;
     let (mut frames, mut runs, mut top) = (300usize, 20usize, 12usize);
+    let mut chained = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -54,6 +62,7 @@ fn main() -> Result<()> {
             "--frames" => frames = value()?.parse()?,
             "--runs" => runs = value()?.parse()?,
             "--top" => top = value()?.parse()?,
+            "--chained" => chained = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -64,6 +73,7 @@ fn main() -> Result<()> {
     )
     .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
     let mut grand_total = 0.0;
+    let mut networks = Vec::new();
     for file in manifest.files.iter().filter(|f| f.precision == precision) {
         let path = bundle.join(&file.path);
         // An encoder with a frame mask is planned at a fixed length, as the board runs it.
@@ -96,6 +106,7 @@ fn main() -> Result<()> {
         }
         let plan = model.into_optimized()?.into_runnable()?;
         let timings = profile(&plan, &inputs, runs)?;
+        networks.push((file.path.clone(), plan.clone(), inputs.clone()));
         let total: f64 = timings.iter().map(|t| t.ms).sum();
         grand_total += total;
         let mut by_op: HashMap<&str, f64> = HashMap::new();
@@ -116,5 +127,49 @@ fn main() -> Result<()> {
         }
     }
     println!("\nall networks: {grand_total:.2} ms");
+    if chained {
+        hot_and_chained(&networks, runs)?;
+    }
+    Ok(())
+}
+
+type Network = (String, Arc<TypedSimplePlan>, TVec<TValue>);
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Each network's run time hot (right after a run of itself) and chained (right after the
+/// other networks), in alternating rounds so that the machine's drift hits both alike.
+fn hot_and_chained(networks: &[Network], runs: usize) -> Result<()> {
+    let time = |(_, plan, inputs): &Network| -> Result<f64> {
+        let t = Instant::now();
+        plan.run(inputs.clone())?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut hot = vec![Vec::new(); networks.len()];
+    let mut chained = vec![Vec::new(); networks.len()];
+    for _ in 0..runs {
+        for (i, n) in networks.iter().enumerate() {
+            time(n)?;
+            hot[i].push(time(n)?);
+        }
+        for (i, n) in networks.iter().enumerate() {
+            chained[i].push(time(n)?);
+        }
+    }
+    println!("\nmedian of {runs}, ms      hot   chained");
+    let (mut sum_hot, mut sum_chained) = (0.0, 0.0);
+    for (i, (path, ..)) in networks.iter().enumerate() {
+        let (h, c) = (median(hot[i].clone()), median(chained[i].clone()));
+        (sum_hot, sum_chained) = (sum_hot + h, sum_chained + c);
+        println!("{path:<28} {h:>7.3} {c:>9.3}  ({:.2}x)", c / h);
+    }
+    println!(
+        "{:<28} {sum_hot:>7.3} {sum_chained:>9.3}  ({:.2}x)",
+        "all",
+        sum_chained / sum_hot
+    );
     Ok(())
 }

@@ -1,0 +1,136 @@
+"""Writes single-convolution ONNX files for comparing forms of stage 2's 3x3 convolutions
+(16 inputs at 64², 32 or 16 outputs) under tract and onnxruntime:
+
+- plain: the convolution as it is, 3x3 over [1, 16, 64, 64];
+- pair: the picture with column pairs packed into channels ([1, 32, 64, 32]) and the output
+  shifted by one column, so a 3x2 kernel over 2x the channels does it (1.37x the multiply-adds,
+  a taller and deeper matrix product);
+- s2d: 2x2 blocks packed into channels ([1, 64, 32, 32]), output shifted by one pixel, a 2x2
+  kernel over 4x the channels (1.89x the multiply-adds);
+- cols: the im2col written in the graph (Pad, nine Slices, Concat) and a 1x1 convolution over
+  the 144 channels, so tract's own gather is not used.
+
+Only the timing is of interest (random weights, no packing or unpacking in the file).
+
+    .venv/bin/python bench/conv_forms.py runs/conv-forms
+    target/release/examples/time_onnx_files runs/conv-forms/*.onnx
+    .venv/bin/python bench/conv_forms.py runs/conv-forms --time   # onnxruntime, same files
+"""
+
+import argparse
+import pathlib
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+FORMS = [
+    # name, inputs, height, width, outputs, kernel, pads (top, left, bottom, right)
+    ("plain32", 16, 64, 64, 32, (3, 3), [1, 1, 1, 1]),
+    ("pair32", 32, 64, 32, 64, (3, 2), [1, 1, 1, 1]),
+    ("s2d32", 64, 32, 32, 128, (2, 2), [1, 1, 1, 1]),
+    ("plain16", 16, 64, 64, 16, (3, 3), [1, 1, 1, 1]),
+    ("pair16", 32, 64, 32, 32, (3, 2), [1, 1, 1, 1]),
+    ("s2d16", 64, 32, 32, 64, (2, 2), [1, 1, 1, 1]),
+]
+
+
+def write(folder: pathlib.Path, name, cin, h, w, cout, kernel, pads, rng):
+    kh, kw = kernel
+    oh, ow = h + pads[0] + pads[2] - kh + 1, w + pads[1] + pads[3] - kw + 1
+    weight = numpy_helper.from_array(
+        (rng.standard_normal((cout, cin, kh, kw)) * 0.1).astype(np.float32), "W"
+    )
+    bias = numpy_helper.from_array(np.zeros(cout, np.float32), "B")
+    node = helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[kh, kw], pads=pads)
+    graph = helper.make_graph(
+        [node],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, h, w])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, oh, ow])],
+        [weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path = folder / f"{name}.onnx"
+    onnx.save(model, path)
+    return path, oh * ow * cout * cin * kh * kw
+
+
+def write_cols(folder: pathlib.Path, name, cin, side, cout, rng):
+    """The 3x3 convolution (padding 1) as Pad → nine shifted Slices → Concat → 1x1 Conv."""
+    weight = (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+        # Channels in (tap, input) order, as the Concat below stacks them.
+        numpy_helper.from_array(weight.transpose(0, 2, 3, 1).reshape(cout, 9 * cin, 1, 1), "W"),
+        numpy_helper.from_array(np.zeros(cout, np.float32), "B"),
+    ]
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["padded"])]
+    taps = []
+    for ky in range(3):
+        for kx in range(3):
+            t = f"tap{ky}{kx}"
+            inits += [
+                numpy_helper.from_array(np.array([ky, kx], np.int64), f"{t}.starts"),
+                numpy_helper.from_array(np.array([ky + side, kx + side], np.int64), f"{t}.ends"),
+            ]
+            nodes.append(
+                helper.make_node("Slice", ["padded", f"{t}.starts", f"{t}.ends", "axes"], [t])
+            )
+            taps.append(t)
+    nodes += [
+        helper.make_node("Concat", taps, ["columns"], axis=1),
+        helper.make_node("Conv", ["columns", "W", "B"], ["y"], kernel_shape=[1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, side, side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, side, side])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path = folder / f"{name}.onnx"
+    onnx.save(model, path)
+    return path, side * side * cout * cin * 9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=pathlib.Path)
+    ap.add_argument("--time", action="store_true", help="also time them under onnxruntime")
+    ap.add_argument("--runs", type=int, default=50)
+    args = ap.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    written = [(f[0], *write(args.folder, *f, rng)) for f in FORMS]
+    written += [(n, *write_cols(args.folder, n, 16, 64, c, rng)) for n, c in [("cols32", 32), ("cols16", 16)]]
+    for name, path, macs in written:
+        print(f"{path}: {macs / 1e6:.1f} M multiply-adds")
+    if args.time:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        sessions = []
+        for name, path, _ in written:
+            s = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            shape = s.get_inputs()[0].shape
+            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            s.run(None, {"x": x})
+            sessions.append((name, s, x, []))
+        for _ in range(args.runs):
+            for _, s, x, times in sessions:
+                t = time.perf_counter()
+                s.run(None, {"x": x})
+                times.append((time.perf_counter() - t) * 1e3)
+        for name, _, _, times in sessions:
+            print(f"onnxruntime {name:<8} {sorted(times)[len(times) // 2]:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

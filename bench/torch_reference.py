@@ -472,16 +472,25 @@ def time_interleaved(pipelines, features, noise, warmup, runs, tract=None):
             for name, passes in samples.items()}
 
 
+# The instruction sets that decide which matrix kernels the runtimes pick (int8 above all):
+# a VM's "model name" often does not say, and the shared machine is not always the same CPU.
+KERNEL_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16",
+                   "asimddp", "i8mm")
+
+
 def machine():
-    cpu = platform.processor()
+    cpu, flags = None, None
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu is None:
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith(("flags", "Features")) and flags is None:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "threads": 1,
+    cpu, flags = cpu or platform.processor(), flags or set()
+    return {"cpu": cpu, "cpu_features": [f for f in KERNEL_FEATURES if f in flags],
+            "logical_cores": os.cpu_count(), "threads": 1,
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "torch": torch.__version__,
             "onnxruntime": ort.__version__, "onnx": onnx.__version__}
@@ -639,6 +648,9 @@ def main():
         result.update(tract.finish())
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
+    m = result["machine"]
+    print(f"on {m['cpu']} ({' '.join(m['cpu_features']) or 'no listed features'}), "
+          f"{m['logical_cores']} logical cores, one thread per runtime")
     print("max relative error vs the PyTorch reference: "
           + ", ".join(f"{label} {max(e.values()):.1e}" for label, e in errors.items()))
     print(f"wrote {args.out}")

@@ -8,7 +8,10 @@
 - s2d: 2x2 blocks packed into channels ([1, 64, 32, 32]), output shifted by one pixel, a 2x2
   kernel over 4x the channels (1.89x the multiply-adds);
 - cols: the im2col written in the graph (Pad, nine Slices, Concat) and a 1x1 convolution over
-  the 144 channels, so tract's own gather is not used.
+  the 144 channels, so tract's own gather is not used;
+- head_plain / head_taps: the image heads (3x3 to 3 channels, then tanh) at stage 1's and
+  stage 2's sizes, as a plain convolution and as the export's taps form (one 1x1 convolution
+  with 27 outputs over the padded input, nine shifted windows summed; `layers::to_image`).
 
 Only the timing is of interest (random weights, no packing or unpacking in the file).
 
@@ -99,6 +102,48 @@ def write_cols(folder: pathlib.Path, name, cin, side, cout, rng):
     return path, side * side * cout * cin * 9
 
 
+def write_head(folder: pathlib.Path, form, cin, side, rng):
+    """An image head, 3x3 (padding 1) to 3 channels then tanh, plain or as nine taps."""
+    weight = (rng.standard_normal((3, cin, 3, 3)) * 0.1).astype(np.float32)
+    if form == "plain":
+        inits = [numpy_helper.from_array(weight, "W"),
+                 numpy_helper.from_array(np.zeros(3, np.float32), "B")]
+        nodes = [helper.make_node("Conv", ["x", "W", "B"], ["sum"], kernel_shape=[3, 3],
+                                  pads=[1, 1, 1, 1])]
+    else:
+        # [o, c, ky, kx] -> [(ky, kx, o), c, 1, 1]; tap (ky, kx)'s window starts at (ky, kx).
+        taps = weight.transpose(2, 3, 0, 1).reshape(27, cin, 1, 1)
+        inits = [numpy_helper.from_array(taps, "T"),
+                  numpy_helper.from_array(np.zeros(27, np.float32), "B27"),
+                  numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes")]
+        nodes = [helper.make_node("Conv", ["x", "T", "B27"], ["taps"], kernel_shape=[1, 1],
+                                  pads=[1, 1, 1, 1])]
+        windows = []
+        for tap in range(9):
+            ky, kx = divmod(tap, 3)
+            end = [3 * tap + 3] + [np.iinfo(np.int64).max if k == 2 else k - 2 for k in (ky, kx)]
+            inits += [numpy_helper.from_array(np.array([3 * tap, ky, kx], np.int64), f"s{tap}"),
+                      numpy_helper.from_array(np.array(end, np.int64), f"e{tap}")]
+            nodes.append(helper.make_node("Slice", ["taps", f"s{tap}", f"e{tap}", "axes"],
+                                          [f"window{tap}"]))
+            windows.append(f"window{tap}")
+        nodes.append(helper.make_node("Sum", windows, ["sum"]))
+    nodes.append(helper.make_node("Tanh", ["sum"], ["y"]))
+    name = f"head_{form}_{cin}in_{side}"
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, side, side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, side, side])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path = folder / f"{name}.onnx"
+    onnx.save(model, path)
+    return name, path, side * side * 3 * cin * 9
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=pathlib.Path)
@@ -108,7 +153,10 @@ def main():
     args.folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     written = [(f[0], *write(args.folder, *f, rng)) for f in FORMS]
-    written += [(n, *write_cols(args.folder, n, 16, 64, c, rng)) for n, c in [("cols32", 32), ("cols16", 16)]]
+    written += [(n, *write_cols(args.folder, n, 16, 64, c, rng))
+                for n, c in [("cols32", 32), ("cols16", 16)]]
+    written += [write_head(args.folder, form, cin, side, rng)
+                for cin, side in [(16, 64), (8, 128)] for form in ("plain", "taps")]
     for name, path, macs in written:
         print(f"{path}: {macs / 1e6:.1f} M multiply-adds")
     if args.time:

@@ -5,10 +5,10 @@
 //!         --bundle models/default [--precision f32|int8] [--frames 300] [--runs 20] [--top 12] \
 //!         [--chained]
 //!
-//! `--chained` also times each network two ways, alternating in one run: "hot", run after
-//! itself as the profile does, and "chained", run after the bundle's other networks as the board
-//! runs them (encoder → stage 1 → stage 2). The difference is what the other networks' weights
-//! and buffers cost this one in the caches: the bench's rows are chained.
+//! `--chained` also times each network three ways, alternating in one run: "hot", run after
+//! itself as the profile does; "chained", run after the bundle's other networks as the board
+//! runs them (encoder → stage 1 → stage 2); and "flushed", run after 64 MiB of other memory was
+//! written, so that none of its weights or buffers are left in the caches.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -140,36 +140,59 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Each network's run time hot (right after a run of itself) and chained (right after the
-/// other networks), in alternating rounds so that the machine's drift hits both alike.
+/// Each network's run time hot (right after a run of itself), chained (right after the other
+/// networks) and flushed (right after 64 MiB of other writes), in alternating rounds so that the
+/// machine's drift hits all three alike.
 fn hot_and_chained(networks: &[Network], runs: usize) -> Result<()> {
     let time = |(_, plan, inputs): &Network| -> Result<f64> {
         let t = Instant::now();
         plan.run(inputs.clone())?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     };
+    // Larger than any last-level cache this runs on.
+    let mut other_memory = vec![0u8; 64 << 20];
+    let mut flush = || {
+        for (i, byte) in other_memory.iter_mut().enumerate().step_by(64) {
+            *byte = byte.wrapping_add(i as u8);
+        }
+        std::hint::black_box(&other_memory);
+    };
     let mut hot = vec![Vec::new(); networks.len()];
     let mut chained = vec![Vec::new(); networks.len()];
+    let mut flushed = vec![Vec::new(); networks.len()];
     for _ in 0..runs {
         for (i, n) in networks.iter().enumerate() {
             time(n)?;
             hot[i].push(time(n)?);
+            flush();
+            flushed[i].push(time(n)?);
         }
         for (i, n) in networks.iter().enumerate() {
             chained[i].push(time(n)?);
         }
     }
-    println!("\nmedian of {runs}, ms      hot   chained");
-    let (mut sum_hot, mut sum_chained) = (0.0, 0.0);
+    println!("\nmedian of {runs}, ms      hot   chained   flushed");
+    let mut sums = [0.0; 3];
     for (i, (path, ..)) in networks.iter().enumerate() {
-        let (h, c) = (median(hot[i].clone()), median(chained[i].clone()));
-        (sum_hot, sum_chained) = (sum_hot + h, sum_chained + c);
-        println!("{path:<28} {h:>7.3} {c:>9.3}  ({:.2}x)", c / h);
+        let t = [&hot[i], &chained[i], &flushed[i]].map(|v| median(v.clone()));
+        sums.iter_mut().zip(t).for_each(|(s, t)| *s += t);
+        println!(
+            "{path:<28} {:>7.3} {:>9.3} {:>9.3}  ({:.2}x, {:.2}x)",
+            t[0],
+            t[1],
+            t[2],
+            t[1] / t[0],
+            t[2] / t[0]
+        );
     }
     println!(
-        "{:<28} {sum_hot:>7.3} {sum_chained:>9.3}  ({:.2}x)",
+        "{:<28} {:>7.3} {:>9.3} {:>9.3}  ({:.2}x, {:.2}x)",
         "all",
-        sum_chained / sum_hot
+        sums[0],
+        sums[1],
+        sums[2],
+        sums[1] / sums[0],
+        sums[2] / sums[0]
     );
     Ok(())
 }

@@ -39,47 +39,56 @@ FORMS = [
 ]
 
 
-def write(folder: pathlib.Path, name, cin, h, w, cout, kernel, pads, rng):
-    kh, kw = kernel
-    oh, ow = h + pads[0] + pads[2] - kh + 1, w + pads[1] + pads[3] - kw + 1
-    weight = numpy_helper.from_array(
-        (rng.standard_normal((cout, cin, kh, kw)) * 0.1).astype(np.float32), "W"
-    )
-    bias = numpy_helper.from_array(np.zeros(cout, np.float32), "B")
-    node = helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[kh, kw], pads=pads)
+def save(folder: pathlib.Path, name, nodes, inits, x_shape, y_shape):
+    """One checked opset-13 file with input `x` and output `y`; returns its path."""
     graph = helper.make_graph(
-        [node],
+        nodes,
         name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, h, w])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, oh, ow])],
-        [weight, bias],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+        inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
     path = folder / f"{name}.onnx"
     onnx.save(model, path)
-    return path, oh * ow * cout * cin * kh * kw
+    return path
+
+
+def random_kernel(rng, cout, cin, kh, kw):
+    return (rng.standard_normal((cout, cin, kh, kw)) * 0.1).astype(np.float32)
+
+
+def tensor(values, name, dtype=np.int64):
+    return numpy_helper.from_array(np.asarray(values, dtype), name)
+
+
+def write(folder: pathlib.Path, name, cin, h, w, cout, kernel, pads, rng):
+    kh, kw = kernel
+    oh, ow = h + pads[0] + pads[2] - kh + 1, w + pads[1] + pads[3] - kw + 1
+    inits = [tensor(random_kernel(rng, cout, cin, kh, kw), "W", np.float32),
+             tensor(np.zeros(cout), "B", np.float32)]
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[kh, kw], pads=pads)]
+    path = save(folder, name, nodes, inits, [1, cin, h, w], [1, cout, oh, ow])
+    return name, path, oh * ow * cout * cin * kh * kw
 
 
 def write_cols(folder: pathlib.Path, name, cin, side, cout, rng):
     """The 3x3 convolution (padding 1) as Pad → nine shifted Slices → Concat → 1x1 Conv."""
-    weight = (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32)
+    weight = random_kernel(rng, cout, cin, 3, 3)
     inits = [
-        numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
-        numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+        tensor([0, 0, 1, 1, 0, 0, 1, 1], "pads"),
+        tensor([2, 3], "axes"),
         # Channels in (tap, input) order, as the Concat below stacks them.
-        numpy_helper.from_array(weight.transpose(0, 2, 3, 1).reshape(cout, 9 * cin, 1, 1), "W"),
-        numpy_helper.from_array(np.zeros(cout, np.float32), "B"),
+        tensor(weight.transpose(0, 2, 3, 1).reshape(cout, 9 * cin, 1, 1), "W", np.float32),
+        tensor(np.zeros(cout), "B", np.float32),
     ]
     nodes = [helper.make_node("Pad", ["x", "pads"], ["padded"])]
     taps = []
     for ky in range(3):
         for kx in range(3):
             t = f"tap{ky}{kx}"
-            inits += [
-                numpy_helper.from_array(np.array([ky, kx], np.int64), f"{t}.starts"),
-                numpy_helper.from_array(np.array([ky + side, kx + side], np.int64), f"{t}.ends"),
-            ]
+            inits += [tensor([ky, kx], f"{t}.starts"), tensor([ky + side, kx + side], f"{t}.ends")]
             nodes.append(
                 helper.make_node("Slice", ["padded", f"{t}.starts", f"{t}.ends", "axes"], [t])
             )
@@ -88,59 +97,36 @@ def write_cols(folder: pathlib.Path, name, cin, side, cout, rng):
         helper.make_node("Concat", taps, ["columns"], axis=1),
         helper.make_node("Conv", ["columns", "W", "B"], ["y"], kernel_shape=[1, 1]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, side, side])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, side, side])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    path = folder / f"{name}.onnx"
-    onnx.save(model, path)
-    return path, side * side * cout * cin * 9
+    path = save(folder, name, nodes, inits, [1, cin, side, side], [1, cout, side, side])
+    return name, path, side * side * cout * cin * 9
 
 
 def write_head(folder: pathlib.Path, form, cin, side, rng):
     """An image head, 3x3 (padding 1) to 3 channels then tanh, plain or as nine taps."""
-    weight = (rng.standard_normal((3, cin, 3, 3)) * 0.1).astype(np.float32)
+    weight = random_kernel(rng, 3, cin, 3, 3)
     if form == "plain":
-        inits = [numpy_helper.from_array(weight, "W"),
-                 numpy_helper.from_array(np.zeros(3, np.float32), "B")]
+        inits = [tensor(weight, "W", np.float32), tensor(np.zeros(3), "B", np.float32)]
         nodes = [helper.make_node("Conv", ["x", "W", "B"], ["sum"], kernel_shape=[3, 3],
                                   pads=[1, 1, 1, 1])]
     else:
         # [o, c, ky, kx] -> [(ky, kx, o), c, 1, 1]; tap (ky, kx)'s window starts at (ky, kx).
-        taps = weight.transpose(2, 3, 0, 1).reshape(27, cin, 1, 1)
-        inits = [numpy_helper.from_array(taps, "T"),
-                  numpy_helper.from_array(np.zeros(27, np.float32), "B27"),
-                  numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes")]
+        inits = [tensor(weight.transpose(2, 3, 0, 1).reshape(27, cin, 1, 1), "T", np.float32),
+                 tensor(np.zeros(27), "B27", np.float32),
+                 tensor([1, 2, 3], "axes")]
         nodes = [helper.make_node("Conv", ["x", "T", "B27"], ["taps"], kernel_shape=[1, 1],
                                   pads=[1, 1, 1, 1])]
         windows = []
         for tap in range(9):
             ky, kx = divmod(tap, 3)
             end = [3 * tap + 3] + [np.iinfo(np.int64).max if k == 2 else k - 2 for k in (ky, kx)]
-            inits += [numpy_helper.from_array(np.array([3 * tap, ky, kx], np.int64), f"s{tap}"),
-                      numpy_helper.from_array(np.array(end, np.int64), f"e{tap}")]
+            inits += [tensor([3 * tap, ky, kx], f"s{tap}"), tensor(end, f"e{tap}")]
             nodes.append(helper.make_node("Slice", ["taps", f"s{tap}", f"e{tap}", "axes"],
                                           [f"window{tap}"]))
             windows.append(f"window{tap}")
         nodes.append(helper.make_node("Sum", windows, ["sum"]))
     nodes.append(helper.make_node("Tanh", ["sum"], ["y"]))
     name = f"head_{form}_{cin}in_{side}"
-    graph = helper.make_graph(
-        nodes,
-        name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, side, side])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, side, side])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    path = folder / f"{name}.onnx"
-    onnx.save(model, path)
+    path = save(folder, name, nodes, inits, [1, cin, side, side], [1, 3, side, side])
     return name, path, side * side * 3 * cin * 9
 
 
@@ -152,23 +138,20 @@ def main():
     args = ap.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    written = [(f[0], *write(args.folder, *f, rng)) for f in FORMS]
-    written += [(n, *write_cols(args.folder, n, 16, 64, c, rng))
+    written = [write(args.folder, *f, rng) for f in FORMS]
+    written += [write_cols(args.folder, n, 16, 64, c, rng)
                 for n, c in [("cols32", 32), ("cols16", 16)]]
     written += [write_head(args.folder, form, cin, side, rng)
                 for cin, side in [(16, 64), (8, 128)] for form in ("plain", "taps")]
     for name, path, macs in written:
         print(f"{path}: {macs / 1e6:.1f} M multiply-adds")
     if args.time:
-        import onnxruntime as ort
+        from ort_common import single_thread_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
         sessions = []
         for name, path, _ in written:
-            s = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            shape = s.get_inputs()[0].shape
-            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            s = single_thread_session(path)
+            x = rng.uniform(-1, 1, s.get_inputs()[0].shape).astype(np.float32)
             s.run(None, {"x": x})
             sessions.append((name, s, x, []))
         for _ in range(args.runs):

@@ -9,12 +9,13 @@ encoder's symbolic axis.
 import argparse
 import collections
 import json
-import os
 import pathlib
 import tempfile
 
 import numpy as np
 import onnxruntime as ort
+
+from ort_common import single_thread_session
 
 
 def main():
@@ -29,12 +30,8 @@ def main():
     entry = next((f for f in manifest["files"] if f["path"] == args.file), None)
     if entry is None:
         raise SystemExit(f"{args.bundle}/manifest.json lists no file {args.file}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
-    session = ort.InferenceSession(
-        str(args.bundle / args.file), options, providers=["CPUExecutionProvider"]
+    session = single_thread_session(
+        args.bundle / args.file, profile_prefix=pathlib.Path(tempfile.mkdtemp()) / "ort"
     )
     rng = np.random.default_rng(0)
     feeds = {}

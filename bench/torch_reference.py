@@ -45,6 +45,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
 
+from ort_common import single_thread_session
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Same tolerance as the exporter's own tch-vs-tract check (issue 6).
@@ -353,14 +355,6 @@ def bundle_files(bundle):
                          "statistics are not the checkpoint's; export one with "
                          "--recalibration-batches 0 for a like-for-like comparison")
     return files
-
-
-def single_thread_session(path):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 class Pipeline:

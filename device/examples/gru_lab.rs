@@ -12,13 +12,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use prost::Message;
+use s2i_device::infer::PADDED_LENGTH_STEP;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
 
 #[path = "lab/common.rs"]
 mod common;
-use common::{attr_int, attr_ints, attr_str, Rng};
+use common::{attr_int, attr_ints, attr_str, median, Rng};
 
 const FLOAT: i32 = 1;
 const INT64: i32 = 7;
@@ -589,11 +590,6 @@ fn summarise(model: &TypedModel) -> String {
         .join(", ")
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
@@ -695,7 +691,7 @@ fn real_model(path: &str, frames: usize, symbolic: bool, runs: usize) -> TractRe
 /// step with the rest zero-padded and masked. Median ms, plan time, and the embeddings' distance
 /// from the symbolic plan's.
 fn masked_model(path: &str, frames: usize, runs: usize) -> TractResult<()> {
-    let padded = frames.div_ceil(20) * 20;
+    let padded = frames.div_ceil(PADDED_LENGTH_STEP) * PADDED_LENGTH_STEP;
     let mut rng = Rng(5);
     let speech: Vec<f32> = (0..N_MELS * frames).map(|_| rng.normal()).collect();
     let inputs = |length: usize| -> TractResult<TVec<TValue>> {

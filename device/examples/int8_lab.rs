@@ -18,7 +18,7 @@ use tract_onnx::tract_core;
 
 #[path = "lab/common.rs"]
 mod common;
-use common::{attr_int, attr_ints, attr_str, Rng};
+use common::{attr_int, attr_ints, attr_str, median, Rng};
 
 const FLOAT: i32 = 1;
 const INT8: i32 = 3;
@@ -645,11 +645,6 @@ fn summarise(model: &TypedModel) -> (BTreeMap<String, usize>, Vec<String>) {
         }
     }
     (ops, mm)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn rel_err(a: &[f32], b: &[f32]) -> f64 {

@@ -98,9 +98,7 @@ fn main() -> Result<()> {
             let data: Vec<f32> = if input.name == FRAME_MASK_INPUT {
                 vec![1.0; n]
             } else {
-                (0..n)
-                    .map(|k| ((k * 7919 + i * 104729) % 2000) as f32 / 1000.0 - 1.0)
-                    .collect()
+                common::timing_values(n, i)
             };
             inputs.push(Tensor::from_shape(&shape, &data)?.into());
         }
@@ -135,11 +133,6 @@ fn main() -> Result<()> {
 
 type Network = (String, Arc<TypedSimplePlan>, TVec<TValue>);
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Each network's run time hot (right after a run of itself), chained (right after the other
 /// networks) and flushed (right after 64 MiB of other writes), in alternating rounds so that the
 /// machine's drift hits all three alike.
@@ -172,27 +165,19 @@ fn hot_and_chained(networks: &[Network], runs: usize) -> Result<()> {
         }
     }
     println!("\nmedian of {runs}, ms      hot   chained   flushed");
+    let row = |label: &str, [hot, chained, flushed]: [f64; 3]| {
+        println!(
+            "{label:<28} {hot:>7.3} {chained:>9.3} {flushed:>9.3}  ({:.2}x, {:.2}x)",
+            chained / hot,
+            flushed / hot
+        );
+    };
     let mut sums = [0.0; 3];
     for (i, (path, ..)) in networks.iter().enumerate() {
-        let t = [&hot[i], &chained[i], &flushed[i]].map(|v| median(v.clone()));
+        let t = [&mut hot[i], &mut chained[i], &mut flushed[i]].map(|v| common::median(v));
         sums.iter_mut().zip(t).for_each(|(s, t)| *s += t);
-        println!(
-            "{path:<28} {:>7.3} {:>9.3} {:>9.3}  ({:.2}x, {:.2}x)",
-            t[0],
-            t[1],
-            t[2],
-            t[1] / t[0],
-            t[2] / t[0]
-        );
+        row(path, t);
     }
-    println!(
-        "{:<28} {:>7.3} {:>9.3} {:>9.3}  ({:.2}x, {:.2}x)",
-        "all",
-        sums[0],
-        sums[1],
-        sums[2],
-        sums[1] / sums[0],
-        sums[2] / sums[0]
-    );
+    row("all", sums);
     Ok(())
 }

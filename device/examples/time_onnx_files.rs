@@ -10,6 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use tract_onnx::prelude::*;
 
+#[path = "lab/common.rs"]
+mod common;
+
 fn main() -> Result<()> {
     let mut runs = 50usize;
     let mut files = Vec::new();
@@ -34,10 +37,7 @@ fn main() -> Result<()> {
             .as_concrete_finite()?
             .with_context(|| format!("{path}: its input has no fixed shape"))?
             .to_vec();
-        let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|k| ((k * 7919) % 2000) as f32 / 1000.0 - 1.0)
-            .collect();
+        let values = common::timing_values(shape.iter().product(), 0);
         let input = Tensor::from_shape(&shape, &values)?;
         let plan = model.into_optimized()?.into_runnable()?;
         plan.run(tvec!(input.clone().into()))?;
@@ -52,8 +52,7 @@ fn main() -> Result<()> {
         }
     }
     for ((path, ..), mut t) in networks.iter().zip(times) {
-        t.sort_by(f64::total_cmp);
-        println!("{:>8.3} ms  {path}", t[t.len() / 2]);
+        println!("{:>8.3} ms  {path}", common::median(&mut t));
     }
     Ok(())
 }

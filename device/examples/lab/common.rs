@@ -1,5 +1,6 @@
-//! Pieces the tract labs (`int8_lab`, `gru_lab`, `profile_bundle`) share: a dependency-free RNG,
-//! ONNX attribute constructors and per-node timing. Each lab uses only part of it.
+//! Pieces the tract labs (`int8_lab`, `gru_lab`, `profile_bundle`, `time_onnx_files`) share: a
+//! dependency-free RNG, ONNX attribute constructors, input values, medians and per-node timing.
+//! Each lab uses only part of it.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -31,6 +32,20 @@ impl Rng {
     pub fn sym(&mut self, a: f32) -> f32 {
         (2.0 * self.uniform() - 1.0) * a
     }
+}
+
+/// `n` deterministic values in [-1, 1), varied by `salt` (one per input): for timings, which
+/// do not depend on the values.
+pub fn timing_values(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|k| ((k * 7919 + salt * 104729) % 2000) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+/// The median (upper middle for an even count); sorts `v`.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 pub fn attr_int(name: &str, v: i64) -> pb::AttributeProto {

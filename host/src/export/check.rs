@@ -14,21 +14,18 @@ pub type Plan = Arc<TypedRunnableModel>;
 
 /// Loads and optimises an ONNX file with tract, as the board will.
 pub fn tract_plan(path: &Path) -> Result<Plan> {
-    tract_onnx::onnx()
-        .model_for_path(path)
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| anyhow::anyhow!("{}: tract cannot run this model: {e:#}", path.display()))
+    tract_plan_fixed(path, &[])
 }
 
 /// As [`tract_plan`] with every input's shape fixed (f32), e.g. the speech encoder at one
 /// padded length, as the board plans it.
 pub fn tract_plan_fixed(path: &Path, shapes: &[&[usize]]) -> Result<Plan> {
-    let fail = |e: anyhow::Error| {
-        anyhow::anyhow!(
+    let fail = |e: anyhow::Error| match shapes {
+        [] => anyhow::anyhow!("{}: tract cannot run this model: {e:#}", path.display()),
+        _ => anyhow::anyhow!(
             "{}: tract cannot plan it for inputs {shapes:?}: {e:#}",
             path.display()
-        )
+        ),
     };
     let mut model = tract_onnx::onnx().model_for_path(path).map_err(fail)?;
     for (i, shape) in shapes.iter().enumerate() {

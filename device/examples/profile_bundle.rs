@@ -3,7 +3,9 @@
 //!
 //!     cargo run --release -p s2i-device --example profile_bundle -- \
 //!         --bundle models/default [--precision f32|int8] [--frames 300] [--runs 20] [--top 12] \
-//!         [--chained]
+//!         [--chained] [--info]
+//!
+//! `--info` prints tract's description under each row (a matrix product's kernels and shapes).
 //!
 //! `--chained` also times each network three ways, alternating in one run: "hot", run after
 //! itself as the profile does; "chained", run after the bundle's other networks as the board
@@ -25,6 +27,8 @@ mod common;
 struct Timing {
     node: String,
     op: String,
+    /// tract's own description of the node (for a matrix product: its kernels and shapes).
+    info: String,
     ms: f64,
 }
 
@@ -35,6 +39,7 @@ fn profile(plan: &Arc<TypedSimplePlan>, inputs: &TVec<TValue>, runs: usize) -> R
         .map(|(id, ms)| Timing {
             node: model.node(id).name.clone(),
             op: model.node(id).op().name().to_string(),
+            info: model.node(id).op().info().unwrap_or_default().join("; "),
             ms,
         })
         .collect();
@@ -47,6 +52,7 @@ fn main() -> Result<()> {
     let mut precision = Precision::F32;
     let (mut frames, mut runs, mut top) = (300usize, 20usize, 12usize);
     let mut chained = false;
+    let mut show_info = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -63,6 +69,7 @@ fn main() -> Result<()> {
             "--runs" => runs = value()?.parse()?,
             "--top" => top = value()?.parse()?,
             "--chained" => chained = true,
+            "--info" => show_info = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -102,7 +109,7 @@ fn main() -> Result<()> {
             };
             inputs.push(Tensor::from_shape(&shape, &data)?.into());
         }
-        let plan = model.into_optimized()?.into_runnable()?;
+        let plan = s2i_kernels::optimise(model.into_typed()?)?.into_runnable()?;
         let timings = profile(&plan, &inputs, runs)?;
         networks.push((file.path.clone(), plan.clone(), inputs.clone()));
         let total: f64 = timings.iter().map(|t| t.ms).sum();
@@ -122,6 +129,9 @@ fn main() -> Result<()> {
         println!("by op: {}", ops.join(", "));
         for t in timings.iter().take(top) {
             println!("  {:>7.3} ms  {:<18} {}", t.ms, t.op, t.node);
+            if show_info && !t.info.is_empty() {
+                println!("{:>32}{}", "", t.info);
+            }
         }
     }
     println!("\nall networks: {grand_total:.2} ms");

@@ -39,7 +39,7 @@ fn main() -> Result<()> {
             .to_vec();
         let values = common::timing_values(shape.iter().product(), 0);
         let input = Tensor::from_shape(&shape, &values)?;
-        let plan = model.into_optimized()?.into_runnable()?;
+        let plan = s2i_kernels::optimise(model.into_typed()?)?.into_runnable()?;
         plan.run(tvec!(input.clone().into()))?;
         networks.push((path, plan, input));
     }

@@ -227,7 +227,8 @@ pub struct Pipeline {
 
 fn optimise(model: InferenceModel, path: &Path) -> Result<Plan, InferError> {
     model
-        .into_optimized()
+        .into_typed()
+        .and_then(s2i_kernels::optimise)
         .and_then(|m| m.into_runnable())
         .map_err(|e| InferError::Plan {
             path: path.to_path_buf(),

@@ -33,8 +33,10 @@ pub fn tract_plan_fixed(path: &Path, shapes: &[&[usize]]) -> Result<Plan> {
             .with_input_fact(i, f32::fact(*shape).into())
             .map_err(fail)?;
     }
+    // Planned as the board plans it, with our kernels (s2i-kernels), so the checks cover them.
     model
-        .into_optimized()
+        .into_typed()
+        .and_then(s2i_kernels::optimise)
         .and_then(|m| m.into_runnable())
         .map_err(fail)
 }

@@ -1,0 +1,325 @@
+//! A direct 2-D convolution for f32, stride 1, one group: tract's `Conv` on the generator's
+//! few-channel, wide-plane layers, without the im2col gather.
+//!
+//! The input is copied once into a zero-padded plane per channel. Each output channel is then
+//! computed over the flattened padded rows (`output rows × padded width` points), so that every
+//! kernel tap is a fixed offset and every load a contiguous vector; the `kw - 1` columns per row
+//! that fall outside the output are computed and dropped (2/66 of the work at 64²).
+
+use tract_core::internal::*;
+use tract_core::ops::cnn::Conv;
+use tract_core::ops::nn::DataFormat;
+
+use crate::simd::{self, Isa, PlaneArgs};
+
+/// The shape of one eligible convolution (batch 1, NCHW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    pub c_in: usize,
+    pub c_out: usize,
+    /// Input height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Kernel height and width.
+    pub kh: usize,
+    pub kw: usize,
+    pub pad_top: usize,
+    pub pad_bottom: usize,
+    pub pad_left: usize,
+    pub pad_right: usize,
+}
+
+impl Geometry {
+    fn padded_h(&self) -> usize {
+        self.h + self.pad_top + self.pad_bottom
+    }
+    fn padded_w(&self) -> usize {
+        self.w + self.pad_left + self.pad_right
+    }
+    pub fn out_h(&self) -> usize {
+        self.padded_h() + 1 - self.kh
+    }
+    pub fn out_w(&self) -> usize {
+        self.padded_w() + 1 - self.kw
+    }
+    fn plane(&self) -> usize {
+        self.padded_h() * self.padded_w()
+    }
+    /// Points computed per output channel: output rows of the padded width.
+    fn points(&self) -> usize {
+        self.out_h() * self.padded_w()
+    }
+    fn taps(&self) -> Vec<usize> {
+        let wp = self.padded_w();
+        (0..self.kh)
+            .flat_map(|ky| (0..self.kw).map(move |kx| ky * wp + kx))
+            .collect()
+    }
+    pub fn multiply_adds(&self) -> usize {
+        self.c_out * self.c_in * self.kh * self.kw * self.out_h() * self.out_w()
+    }
+    /// Whether `isa`'s kernel can run it: a kernel that fits the padded input and at least one
+    /// whole point block per plane.
+    fn runs_on(&self, isa: Isa) -> bool {
+        self.kh >= 1
+            && self.kw >= 1
+            && self.kh <= self.padded_h()
+            && self.kw <= self.padded_w()
+            && self.points() >= isa.point_block()
+    }
+}
+
+fn floats(t: &Tensor) -> TractResult<&[f32]> {
+    t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// The op that replaces an eligible `Conv`: weights packed at plan time for one instruction set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DirectConv {
+    pub geometry: Geometry,
+    pub isa: Isa,
+    /// `[channel block][c_in][tap][channel_block]`, zero past the last output channel.
+    weights: Arc<Tensor>,
+    /// One per output channel, zero-padded to whole channel blocks.
+    bias: Arc<Tensor>,
+}
+
+impl DirectConv {
+    /// `kernel` is `[c_out, c_in, kh, kw]` (OIHW, as ONNX stores it) in row-major order, and
+    /// `bias` has one value per output channel.
+    pub fn new(geometry: Geometry, isa: Isa, kernel: &[f32], bias: &[f32]) -> TractResult<Self> {
+        let g = geometry;
+        let n_taps = g.kh * g.kw;
+        ensure!(
+            kernel.len() == g.c_out * g.c_in * n_taps,
+            "direct convolution: {} kernel values for a {}×{}×{}×{} kernel",
+            kernel.len(),
+            g.c_out,
+            g.c_in,
+            g.kh,
+            g.kw
+        );
+        ensure!(
+            bias.len() == g.c_out,
+            "direct convolution: {} bias values for {} output channels",
+            bias.len(),
+            g.c_out
+        );
+        ensure!(
+            g.runs_on(isa),
+            "direct convolution: {g:?} does not fit the {} kernel",
+            isa.name()
+        );
+        let co_block = isa.channel_block();
+        let blocks = g.c_out.div_ceil(co_block);
+        let mut packed = vec![0f32; blocks * g.c_in * n_taps * co_block];
+        for o in 0..g.c_out {
+            let (b, j) = (o / co_block, o % co_block);
+            for i in 0..g.c_in {
+                for t in 0..n_taps {
+                    packed[((b * g.c_in + i) * n_taps + t) * co_block + j] =
+                        kernel[(o * g.c_in + i) * n_taps + t];
+                }
+            }
+        }
+        let mut padded_bias = vec![0f32; blocks * co_block];
+        padded_bias[..g.c_out].copy_from_slice(bias);
+        Ok(DirectConv {
+            geometry,
+            isa,
+            weights: Arc::new(tensor1(&packed)),
+            bias: Arc::new(tensor1(&padded_bias)),
+        })
+    }
+
+    /// The convolution of one `[c_in, h, w]` input (row-major) into `[c_out, out_h, out_w]`.
+    pub fn compute(&self, input: &[f32], output: &mut [f32]) -> TractResult<()> {
+        let g = self.geometry;
+        ensure!(
+            input.len() == g.c_in * g.h * g.w,
+            "direct convolution: {} input values, expected {}×{}×{}",
+            input.len(),
+            g.c_in,
+            g.h,
+            g.w
+        );
+        ensure!(output.len() == g.c_out * g.out_h() * g.out_w());
+        let (wp, plane, points) = (g.padded_w(), g.plane(), g.points());
+        // The last point block's widest tap reads kw - 1 values past the last plane.
+        let mut padded = vec![0f32; g.c_in * plane + g.kw - 1];
+        for c in 0..g.c_in {
+            for y in 0..g.h {
+                let from = &input[(c * g.h + y) * g.w..][..g.w];
+                padded[c * plane + (y + g.pad_top) * wp + g.pad_left..][..g.w]
+                    .copy_from_slice(from);
+            }
+        }
+        let bias = floats(&self.bias)?;
+        let mut planes = vec![0f32; bias.len() * points];
+        let taps = g.taps();
+        let args = PlaneArgs {
+            input: &padded,
+            c_in: g.c_in,
+            plane,
+            taps: &taps,
+            weights: floats(&self.weights)?,
+            bias,
+            out: &mut planes,
+            points,
+        };
+        // SAFETY: the op is only built for an `isa` of `Isa::available()` (see
+        // `plan::substitute_direct_convs`) and a geometry that `runs_on` it; the buffers are
+        // sized above as `PlaneArgs` requires.
+        unsafe { simd::run(self.isa, args) };
+        let (oh, ow) = (g.out_h(), g.out_w());
+        for c in 0..g.c_out {
+            for y in 0..oh {
+                output[(c * oh + y) * ow..][..ow]
+                    .copy_from_slice(&planes[c * points + y * wp..][..ow]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The direct convolution for `node` if it is a `Conv` this kernel covers: f32, one group,
+    /// NCHW over two spatial axes, stride and dilation 1, batch 1, a constant kernel and bias,
+    /// and a plane of at least one point block.
+    pub fn for_node(model: &TypedModel, node: &TypedNode, isa: Isa) -> TractResult<Option<Self>> {
+        let Some(conv) = node.op_as::<Conv>() else {
+            return Ok(None);
+        };
+        let spec = &conv.pool_spec;
+        if conv.q_params.is_some()
+            || conv.group != 1
+            || spec.data_format != DataFormat::NCHW
+            || spec.rank() != 2
+            || spec.strides().iter().any(|&s| s != 1)
+            || spec.dilations().iter().any(|&d| d != 1)
+            || node.inputs.len() != 3
+        {
+            return Ok(None);
+        }
+        let x = model.outlet_fact(node.inputs[0])?;
+        let Some(shape) = x.shape.as_concrete() else {
+            return Ok(None);
+        };
+        let (Some(kernel), Some(bias)) = (
+            model.outlet_fact(node.inputs[1])?.konst.clone(),
+            model.outlet_fact(node.inputs[2])?.konst.clone(),
+        ) else {
+            return Ok(None);
+        };
+        if x.datum_type != f32::datum_type()
+            || kernel.datum_type() != f32::datum_type()
+            || bias.datum_type() != f32::datum_type()
+            || shape.len() != 4
+            || shape[0] != 1
+        {
+            return Ok(None);
+        }
+        let (c_in, h, w) = (shape[1], shape[2], shape[3]);
+        let c_out = conv.output_channels();
+        if conv.input_channels() != c_in {
+            return Ok(None);
+        }
+        let pads = spec.computed_padding(&[h, w]);
+        let geometry = Geometry {
+            c_in,
+            c_out,
+            h,
+            w,
+            kh: spec.kernel_shape[0],
+            kw: spec.kernel_shape[1],
+            pad_top: pads[0].pad_before,
+            pad_bottom: pads[0].pad_after,
+            pad_left: pads[1].pad_before,
+            pad_right: pads[1].pad_after,
+        };
+        if !geometry.runs_on(isa) {
+            return Ok(None);
+        }
+        // [1 group, c_out, c_in·kh·kw]: OIHW order whatever the kernel format.
+        let kernel = conv.kernel_fmt.kernel_as_group_o_ihw(&kernel, 1)?;
+        let bias: Vec<f32> = match bias.len() {
+            1 => vec![floats(&bias)?[0]; c_out],
+            n if n == c_out => floats(&bias)?.to_vec(),
+            _ => return Ok(None),
+        };
+        Ok(Some(DirectConv::new(
+            geometry,
+            isa,
+            floats(&kernel)?,
+            &bias,
+        )?))
+    }
+}
+
+impl Op for DirectConv {
+    fn name(&self) -> StaticName {
+        "DirectConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geometry;
+        Ok(vec![format!(
+            "{}→{} {}×{} over {}×{} (pads {},{},{},{}) with [{}]",
+            g.c_in,
+            g.c_out,
+            g.kh,
+            g.kw,
+            g.h,
+            g.w,
+            g.pad_top,
+            g.pad_left,
+            g.pad_bottom,
+            g.pad_right,
+            self.isa.name()
+        )])
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DirectConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let g = self.geometry;
+        ensure!(
+            x.datum_type() == f32::datum_type() && x.shape() == [1, g.c_in, g.h, g.w],
+            "DirectConv planned for f32 [1, {}, {}, {}], got {:?} {:?}",
+            g.c_in,
+            g.h,
+            g.w,
+            x.datum_type(),
+            x.shape()
+        );
+        let mut y = Tensor::zero::<f32>(&[1, g.c_out, g.out_h(), g.out_w()])?;
+        self.compute(
+            floats(&x)?,
+            y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        )?;
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for DirectConv {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = &self.geometry;
+        Ok(tvec!(f32::fact([1, g.c_out, g.out_h(), g.out_w()])))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        Ok(tvec!((
+            Cost::FMA(f32::datum_type()),
+            self.geometry.multiply_adds().to_dim()
+        )))
+    }
+
+    as_op!();
+}

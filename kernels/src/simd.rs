@@ -1,0 +1,273 @@
+//! The direct convolution's inner loop, once for each instruction set it has a path for.
+//!
+//! One generic loop ([`plane`]) is written against [`Lanes`], a SIMD vector of f32; each
+//! instruction set instantiates it with its own register blocking inside a function compiled
+//! for that set (`#[target_feature]`), chosen at run time by [`Isa::detect`].
+
+/// The instruction set a direct convolution runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// x86-64 AVX-512F: 16 lanes, 8 output channels × 32 points in 16 registers.
+    Avx512,
+    /// x86-64 AVX2 with FMA: 8 lanes, 4 output channels × 24 points in 12 registers.
+    Avx2,
+    /// AArch64 Advanced SIMD (every 64-bit Arm board): 4 lanes, 4 output channels × 16 points
+    /// in 16 registers.
+    Neon,
+}
+
+impl Isa {
+    /// The best path this CPU runs, or `None` where there is none (tract's own lowering stays).
+    pub fn detect() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Some(Isa::Avx2);
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            return Some(Isa::Neon);
+        }
+        #[allow(unreachable_code)]
+        None
+    }
+
+    /// Every path this CPU can run (the tests check each one).
+    pub fn available() -> Vec<Isa> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                v.push(Isa::Avx2);
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        v.push(Isa::Neon);
+        v
+    }
+
+    /// Output channels computed together (the weights are packed in blocks of this many).
+    pub fn channel_block(self) -> usize {
+        match self {
+            Isa::Avx512 => 8,
+            Isa::Avx2 | Isa::Neon => 4,
+        }
+    }
+
+    /// Consecutive points of the (row-padded) output plane computed together.
+    pub fn point_block(self) -> usize {
+        match self {
+            Isa::Avx512 => 32,
+            Isa::Avx2 => 24,
+            Isa::Neon => 16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512f",
+            Isa::Avx2 => "avx2+fma",
+            Isa::Neon => "neon",
+        }
+    }
+}
+
+/// What one plane computation reads and writes; see [`plane`].
+pub(crate) struct PlaneArgs<'a> {
+    /// The zero-padded input, `c_in` planes of `plane` floats, plus the slack that the last
+    /// point block's widest tap reads past the end.
+    pub input: &'a [f32],
+    pub c_in: usize,
+    pub plane: usize,
+    /// Offset of each kernel tap from an output point, in the padded plane (`ky * w + kx`).
+    pub taps: &'a [usize],
+    /// Weights as `[channel block][c_in][tap][channel_block]`, zero past the last channel.
+    pub weights: &'a [f32],
+    /// Bias per channel, zero past the last channel (a whole number of channel blocks).
+    pub bias: &'a [f32],
+    /// Output planes, one per padded channel, of `points` floats each.
+    pub out: &'a mut [f32],
+    /// Points computed per plane: output rows × padded input width (the columns past the
+    /// output width are computed and dropped by the caller, which keeps every load contiguous).
+    pub points: usize,
+}
+
+/// A vector of f32 lanes.
+trait Lanes: Copy {
+    const N: usize;
+    unsafe fn splat(x: f32) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(self, p: *mut f32);
+    /// `self + a * w`, fused.
+    unsafe fn fma(self, a: Self, w: f32) -> Self;
+}
+
+/// The convolution over one plane: `CO` output channels × `XV` vectors of points per step, the
+/// accumulators in registers for the whole reduction over input channels and taps, so each
+/// input vector loaded serves `CO` channels and each weight `XV` vectors.
+#[inline(always)]
+unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
+    let block = XV * V::N;
+    debug_assert!(a.points >= block);
+    let n_taps = a.taps.len();
+    let blocks = a.bias.len() / CO;
+    debug_assert!(a.input.len() >= a.c_in * a.plane);
+    debug_assert!(a.weights.len() >= blocks * a.c_in * n_taps * CO);
+    debug_assert!(a.out.len() >= blocks * CO * a.points);
+    let input = a.input.as_ptr();
+    let out = a.out.as_mut_ptr();
+    for b in 0..blocks {
+        let weights = a.weights.as_ptr().add(b * a.c_in * n_taps * CO);
+        let bias = a.bias.as_ptr().add(b * CO);
+        let mut start = 0;
+        while start < a.points {
+            // The last block is moved back to end at the last point: it recomputes a few
+            // points (same values) rather than reading or writing past the plane.
+            let p = start.min(a.points - block);
+            let mut acc = [[V::splat(0.0); XV]; CO];
+            for (j, row) in acc.iter_mut().enumerate() {
+                *row = [V::splat(*bias.add(j)); XV];
+            }
+            let mut w = weights;
+            for c in 0..a.c_in {
+                let base = input.add(c * a.plane + p);
+                for &tap in a.taps {
+                    let at = base.add(tap);
+                    let mut x = [V::splat(0.0); XV];
+                    for (v, xv) in x.iter_mut().enumerate() {
+                        *xv = V::load(at.add(v * V::N));
+                    }
+                    for (j, row) in acc.iter_mut().enumerate() {
+                        let wj = *w.add(j);
+                        for v in 0..XV {
+                            row[v] = row[v].fma(x[v], wj);
+                        }
+                    }
+                    w = w.add(CO);
+                }
+            }
+            for (j, row) in acc.iter().enumerate() {
+                let o = out.add((b * CO + j) * a.points + p);
+                for (v, xv) in row.iter().enumerate() {
+                    xv.store(o.add(v * V::N));
+                }
+            }
+            start += block;
+        }
+    }
+}
+
+/// Runs [`plane`] with `isa`'s blocking.
+///
+/// # Safety
+/// `isa` must run on this CPU (one of [`Isa::available`]), and the slices must hold what
+/// [`PlaneArgs`] says, with `points >= isa.point_block()`.
+pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::plane_avx512(args),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::plane_avx2(args),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::plane_neon(args),
+        #[allow(unreachable_patterns)]
+        other => unreachable!("{} is not an instruction set of this build", other.name()),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{plane, Lanes, PlaneArgs};
+    use std::arch::x86_64::*;
+
+    impl Lanes for __m512 {
+        const N: usize = 16;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            _mm512_set1_ps(x)
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            _mm512_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            _mm512_storeu_ps(p, self)
+        }
+        #[inline(always)]
+        unsafe fn fma(self, a: Self, w: f32) -> Self {
+            _mm512_fmadd_ps(a, _mm512_set1_ps(w), self)
+        }
+    }
+
+    impl Lanes for __m256 {
+        const N: usize = 8;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            _mm256_set1_ps(x)
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            _mm256_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            _mm256_storeu_ps(p, self)
+        }
+        #[inline(always)]
+        unsafe fn fma(self, a: Self, w: f32) -> Self {
+            _mm256_fmadd_ps(a, _mm256_set1_ps(w), self)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn plane_avx512(args: PlaneArgs) {
+        plane::<__m512, 8, 2>(args)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn plane_avx2(args: PlaneArgs) {
+        plane::<__m256, 4, 3>(args)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use super::{plane, Lanes, PlaneArgs};
+    use std::arch::aarch64::*;
+
+    impl Lanes for float32x4_t {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            vdupq_n_f32(x)
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            vld1q_f32(p)
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            vst1q_f32(p, self)
+        }
+        #[inline(always)]
+        unsafe fn fma(self, a: Self, w: f32) -> Self {
+            vfmaq_n_f32(self, a, w)
+        }
+    }
+
+    pub(super) unsafe fn plane_neon(args: PlaneArgs) {
+        plane::<float32x4_t, 4, 4>(args)
+    }
+}

@@ -43,7 +43,7 @@ fn two_hundred_pictures_without_memory_growth() {
             .map(|s| concat(&[&room(0.2, 1), &speech(&frontend, s), &room(0.6, 2)]))
             .collect(),
     );
-    let is_speech = |c: usize| c % 4 == 0;
+    let is_speech = |c: usize| c.is_multiple_of(4);
     let take_words = words.clone();
     let takes = (0..PICTURES).map(move |c| {
         if is_speech(c) {

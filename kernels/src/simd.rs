@@ -104,6 +104,10 @@ pub(crate) struct PlaneArgs<'a> {
 }
 
 /// A vector of f32 lanes.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 trait Lanes: Copy {
     const N: usize;
     unsafe fn splat(x: f32) -> Self;
@@ -116,6 +120,10 @@ trait Lanes: Copy {
 /// The convolution over one plane: `CO` output channels × `XV` vectors of points per step, the
 /// accumulators in registers for the whole reduction over input channels and taps, so each
 /// input vector loaded serves `CO` channels and each weight `XV` vectors.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 #[inline(always)]
 unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
     let block = XV * V::N;

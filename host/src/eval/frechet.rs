@@ -82,7 +82,7 @@ mod tests {
     fn hadamard_columns(n: usize, f: usize) -> Tensor {
         assert!(n.is_power_of_two() && f < n);
         let entry = |i: usize, j: usize| {
-            if (i & j).count_ones() % 2 == 0 {
+            if (i & j).count_ones().is_multiple_of(2) {
                 1.0
             } else {
                 -1.0

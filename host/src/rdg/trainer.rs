@@ -820,7 +820,7 @@ fn train_loop(
                 l.g_relation.map_or("-".into(), |v| format!("{v:.2}")),
                 l.kl
             ));
-            if gs % ctx.sample_every == 0 {
+            if gs.is_multiple_of(ctx.sample_every) {
                 write_grid(trainer, ctx)?;
             }
             let stop = if interrupt.requested() {

@@ -623,7 +623,7 @@ fn train_loop(
         }
         trainer.position.epoch += 1;
         trainer.position.step_in_epoch = 0;
-        if epoch % sched.validate_every == 0 || epoch == sched.epochs {
+        if epoch.is_multiple_of(sched.validate_every) || epoch == sched.epochs {
             validation(trainer, ds, log, bar, out, extra)?;
             validated_at = Some(trainer.position.global_step);
         }

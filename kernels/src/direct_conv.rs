@@ -323,3 +323,150 @@ impl TypedOp for DirectConv {
 
     as_op!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, one output at a time in f64: what every path must reproduce.
+    fn reference(g: &Geometry, input: &[f32], kernel: &[f32], bias: &[f32]) -> Vec<f32> {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let mut out = vec![0f32; g.c_out * oh * ow];
+        for o in 0..g.c_out {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut sum = bias[o] as f64;
+                    for i in 0..g.c_in {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let (iy, ix) = (y + ky, x + kx);
+                                if iy < g.pad_top
+                                    || ix < g.pad_left
+                                    || iy - g.pad_top >= g.h
+                                    || ix - g.pad_left >= g.w
+                                {
+                                    continue;
+                                }
+                                let v = input[(i * g.h + iy - g.pad_top) * g.w + ix - g.pad_left];
+                                let k = kernel[((o * g.c_in + i) * g.kh + ky) * g.kw + kx];
+                                sum += v as f64 * k as f64;
+                            }
+                        }
+                    }
+                    out[(o * oh + y) * ow + x] = sum as f32;
+                }
+            }
+        }
+        out
+    }
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Every path this CPU runs against the definition: worst error relative to the output's
+    /// largest magnitude.
+    fn check(g: Geometry, seed: u64) -> Result<(), String> {
+        let input = values(g.c_in * g.h * g.w, seed);
+        let kernel = values(g.c_out * g.c_in * g.kh * g.kw, seed + 1);
+        let bias = values(g.c_out, seed + 2);
+        let want = reference(&g, &input, &kernel, &bias);
+        let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for isa in Isa::available() {
+            if !g.runs_on(isa) {
+                continue;
+            }
+            let op = DirectConv::new(g, isa, &kernel, &bias).map_err(|e| e.to_string())?;
+            let mut got = vec![f32::NAN; want.len()];
+            op.compute(&input, &mut got).map_err(|e| e.to_string())?;
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs() / scale)
+                .fold(0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) });
+            if worst > 1e-5 {
+                return Err(format!("{}: {g:?}: relative error {worst:e}", isa.name()));
+            }
+        }
+        Ok(())
+    }
+
+    fn geometry(c_in: usize, c_out: usize, hw: usize, k: usize, pad: usize) -> Geometry {
+        Geometry {
+            c_in,
+            c_out,
+            h: hw,
+            w: hw,
+            kh: k,
+            kw: k,
+            pad_top: pad,
+            pad_bottom: pad,
+            pad_left: pad,
+            pad_right: pad,
+        }
+    }
+
+    #[test]
+    fn the_generators_layers_match_the_definition() {
+        assert!(
+            !Isa::available().is_empty() || cfg!(not(target_arch = "x86_64")),
+            "an x86-64 CI machine without AVX2 would leave these kernels untested"
+        );
+        for (i, g) in [
+            geometry(16, 32, 64, 3, 1),  // stage 2: join, first residual conv
+            geometry(16, 16, 64, 3, 1),  // stage 2: second residual conv
+            geometry(32, 64, 64, 2, 1),  // stage 2: upsampling phases (65² out)
+            geometry(32, 128, 32, 2, 1), // stage 1: last upsampling phases
+            geometry(16, 27, 66, 1, 0),  // stage 1: image head taps
+            geometry(8, 3, 128, 3, 1),   // stage 2: image head
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check(g, i as u64).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_geometry_matches_the_definition(
+            c_in in 1usize..12, c_out in 1usize..19, h in 1usize..20, w in 1usize..40,
+            kh in 1usize..4, kw in 1usize..4,
+            pads in (0usize..3, 0usize..3, 0usize..3, 0usize..3), seed in 0u64..1000,
+        ) {
+            let g = Geometry {
+                c_in, c_out, h, w, kh, kw,
+                pad_top: pads.0, pad_bottom: pads.1, pad_left: pads.2, pad_right: pads.3,
+            };
+            prop_assume!(kh <= h + pads.0 + pads.1 && kw <= w + pads.2 + pads.3);
+            prop_assert_eq!(check(g, seed), Ok(()));
+        }
+    }
+
+    #[test]
+    fn bad_sizes_are_refused_with_the_reason() {
+        let Some(isa) = Isa::detect() else { return };
+        let g = geometry(4, 4, 32, 3, 1);
+        let e = DirectConv::new(g, isa, &[0.0; 10], &[0.0; 4]).unwrap_err();
+        assert!(e.to_string().contains("10 kernel values"), "{e}");
+        let e = DirectConv::new(g, isa, &[0.0; 144], &[0.0; 3]).unwrap_err();
+        assert!(e.to_string().contains("3 bias values"), "{e}");
+        let tiny = geometry(4, 4, 2, 3, 0);
+        let e = DirectConv::new(tiny, isa, &[0.0; 144], &[0.0; 4]).unwrap_err();
+        assert!(e.to_string().contains("does not fit"), "{e}");
+        let op = DirectConv::new(g, isa, &[0.0; 144], &[0.0; 4]).unwrap();
+        let e = op.compute(&[0.0; 7], &mut [0.0; 4096]).unwrap_err();
+        assert!(e.to_string().contains("7 input values"), "{e}");
+    }
+}

@@ -31,7 +31,12 @@ impl PlanOptions {
 
     /// [`PlanOptions::best`], unless [`DIRECT_CONV_ENV`] says otherwise.
     pub fn from_env() -> TractResult<Self> {
-        let Ok(value) = std::env::var(DIRECT_CONV_ENV) else {
+        Self::from_setting(std::env::var(DIRECT_CONV_ENV).ok().as_deref())
+    }
+
+    /// The options a value of [`DIRECT_CONV_ENV`] asks for (`None`: unset).
+    pub fn from_setting(value: Option<&str>) -> TractResult<Self> {
+        let Some(value) = value else {
             return Ok(Self::best());
         };
         if value == "off" {

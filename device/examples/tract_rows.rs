@@ -165,7 +165,11 @@ fn main() -> Result<()> {
     }
     // Interleaved, order alternating, so load drifts on the shared machine hit both rows alike.
     let mut one_round = |i: usize| -> Result<()> {
-        let order: Vec<usize> = if i.is_multiple_of(2) { vec![0, 1] } else { vec![1, 0] };
+        let order: Vec<usize> = if i.is_multiple_of(2) {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
         for j in order {
             let (ms, _) = pass(&rows[j].pipeline, &features, &noise)?;
             rows[j].samples.push(ms);

@@ -363,7 +363,9 @@ mod tests {
 
     /// Deterministic values in [-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
                 s = s
@@ -393,7 +395,10 @@ mod tests {
                 .iter()
                 .zip(&got)
                 .map(|(a, b)| (a - b).abs() / scale)
-                .fold(0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) });
+                .fold(
+                    0f32,
+                    |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) },
+                );
             if worst > 1e-5 {
                 return Err(format!("{}: {g:?}: relative error {worst:e}", isa.name()));
             }

@@ -1,63 +1,12 @@
 //! Plans through `s2i_kernels::optimise_with` against tract's own: the same outputs, and the
 //! direct convolution exactly where it applies.
 
+mod support;
+
 use s2i_kernels::plan::{optimise_with, PlanOptions};
 use s2i_kernels::Isa;
+use support::{model, values, Layer};
 use tract_core::internal::*;
-use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-use tract_core::ops::nn::DataFormat;
-
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0
-                - 1.0
-        })
-        .collect()
-}
-
-struct Layer {
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    pad: usize,
-    stride: usize,
-}
-
-/// `x [1, c, hw, hw]` through the layers, each a `Conv` with its constant kernel and bias and
-/// a ReLU between them (so the plan fuses nothing across them).
-fn model(hw: usize, layers: &[Layer]) -> TractResult<TypedModel> {
-    let mut model = TypedModel::default();
-    let mut x = model.add_source("x", f32::fact([1, layers[0].c_in, hw, hw]))?;
-    for (i, l) in layers.iter().enumerate() {
-        let kernel = Tensor::from_shape(
-            &[l.c_out, l.c_in, l.k, l.k],
-            &values(l.c_out * l.c_in * l.k * l.k, i as u32),
-        )?;
-        let bias = tensor1(&values(l.c_out, 100 + i as u32));
-        let k = model.add_const(format!("k{i}"), kernel)?;
-        let b = model.add_const(format!("b{i}"), bias)?;
-        let conv = Conv {
-            pool_spec: PoolSpec {
-                data_format: DataFormat::NCHW,
-                kernel_shape: tvec![l.k, l.k],
-                padding: PaddingSpec::Explicit(tvec![l.pad, l.pad], tvec![l.pad, l.pad]),
-                dilations: None,
-                strides: Some(tvec![l.stride, l.stride]),
-                input_channels: l.c_in,
-                output_channels: l.c_out,
-            },
-            kernel_fmt: KernelFormat::OIHW,
-            group: 1,
-            q_params: None,
-        };
-        x = model.wire_node(format!("conv{i}"), conv, &[x, k, b])?[0];
-        let zero = model.add_const(format!("zero{i}"), tensor4(&[[[[0f32]]]]))?;
-        x = model.wire_node(format!("relu{i}"), tract_core::ops::math::max(), &[x, zero])?[0];
-    }
-    model.select_output_outlets(&[x])?;
-    Ok(model)
-}
 
 fn run(model: &TypedModel, input: &Tensor) -> TractResult<Tensor> {
     let plan = model.clone().into_runnable()?;

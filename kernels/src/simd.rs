@@ -83,7 +83,7 @@ impl Isa {
     }
 }
 
-/// What one plane computation reads and writes; see [`plane`].
+/// What one channel block's computation reads and writes; see [`plane`].
 pub(crate) struct PlaneArgs<'a> {
     /// The zero-padded input, `c_in` planes of `plane` floats, plus the slack that the last
     /// point block's widest tap reads past the end.
@@ -92,11 +92,11 @@ pub(crate) struct PlaneArgs<'a> {
     pub plane: usize,
     /// Offset of each kernel tap from an output point, in the padded plane (`ky * w + kx`).
     pub taps: &'a [usize],
-    /// Weights as `[channel block][c_in][tap][channel_block]`, zero past the last channel.
+    /// The block's weights as `[c_in][tap][channel_block]`, zero past the last channel.
     pub weights: &'a [f32],
-    /// Bias per channel, zero past the last channel (a whole number of channel blocks).
+    /// The block's bias, `channel_block` values.
     pub bias: &'a [f32],
-    /// Output planes, one per padded channel, of `points` floats each.
+    /// The block's output planes, `channel_block` of `points` floats each.
     pub out: &'a mut [f32],
     /// Points computed per plane: output rows × padded input width (the columns past the
     /// output width are computed and dropped by the caller, which keeps every load contiguous).
@@ -128,51 +128,45 @@ trait Lanes: Copy {
 unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
     let block = XV * V::N;
     debug_assert!(a.points >= block);
-    let n_taps = a.taps.len();
-    let blocks = a.bias.len() / CO;
     debug_assert!(a.input.len() >= a.c_in * a.plane);
-    debug_assert!(a.weights.len() >= blocks * a.c_in * n_taps * CO);
-    debug_assert!(a.out.len() >= blocks * CO * a.points);
+    debug_assert!(a.weights.len() >= a.c_in * a.taps.len() * CO);
+    debug_assert!(a.bias.len() == CO && a.out.len() >= CO * a.points);
     let input = a.input.as_ptr();
     let out = a.out.as_mut_ptr();
-    for b in 0..blocks {
-        let weights = a.weights.as_ptr().add(b * a.c_in * n_taps * CO);
-        let bias = a.bias.as_ptr().add(b * CO);
-        let mut start = 0;
-        while start < a.points {
-            // The last block is moved back to end at the last point: it recomputes a few
-            // points (same values) rather than reading or writing past the plane.
-            let p = start.min(a.points - block);
-            let mut acc = [[V::splat(0.0); XV]; CO];
-            for (j, row) in acc.iter_mut().enumerate() {
-                *row = [V::splat(*bias.add(j)); XV];
-            }
-            let mut w = weights;
-            for c in 0..a.c_in {
-                let base = input.add(c * a.plane + p);
-                for &tap in a.taps {
-                    let at = base.add(tap);
-                    let mut x = [V::splat(0.0); XV];
-                    for (v, xv) in x.iter_mut().enumerate() {
-                        *xv = V::load(at.add(v * V::N));
-                    }
-                    for (j, row) in acc.iter_mut().enumerate() {
-                        let wj = *w.add(j);
-                        for v in 0..XV {
-                            row[v] = row[v].fma(x[v], wj);
-                        }
-                    }
-                    w = w.add(CO);
-                }
-            }
-            for (j, row) in acc.iter().enumerate() {
-                let o = out.add((b * CO + j) * a.points + p);
-                for (v, xv) in row.iter().enumerate() {
-                    xv.store(o.add(v * V::N));
-                }
-            }
-            start += block;
+    let mut start = 0;
+    while start < a.points {
+        // The last block is moved back to end at the last point: it recomputes a few points
+        // (same values) rather than reading or writing past the plane.
+        let p = start.min(a.points - block);
+        let mut acc = [[V::splat(0.0); XV]; CO];
+        for (row, &b) in acc.iter_mut().zip(a.bias) {
+            *row = [V::splat(b); XV];
         }
+        let mut w = a.weights.as_ptr();
+        for c in 0..a.c_in {
+            let base = input.add(c * a.plane + p);
+            for &tap in a.taps {
+                let at = base.add(tap);
+                let mut x = [V::splat(0.0); XV];
+                for (v, xv) in x.iter_mut().enumerate() {
+                    *xv = V::load(at.add(v * V::N));
+                }
+                for (j, row) in acc.iter_mut().enumerate() {
+                    let wj = *w.add(j);
+                    for v in 0..XV {
+                        row[v] = row[v].fma(x[v], wj);
+                    }
+                }
+                w = w.add(CO);
+            }
+        }
+        for (j, row) in acc.iter().enumerate() {
+            let o = out.add(j * a.points + p);
+            for (v, xv) in row.iter().enumerate() {
+                xv.store(o.add(v * V::N));
+            }
+        }
+        start += block;
     }
 }
 

@@ -5,7 +5,9 @@
 //! - the whole firmware draws the same picture: the release `s2i` is cross-compiled for aarch64,
 //!   `s2i generate` runs under qemu-aarch64 on the default bundle and a committed sample, and the
 //!   picture is compared with the x86_64 build's (PSNR; tract's float kernels differ
-//!   between architectures, so bit equality is not expected).
+//!   between architectures, so bit equality is not expected);
+//! - our NEON direct convolution matches its definition: `s2i check` under qemu-aarch64 checks
+//!   it, and reports that the board's plans use it.
 
 use std::path::Path;
 use std::process::Command;
@@ -132,5 +134,25 @@ fn aarch64_s2i_draws_the_same_picture_as_x86_64() {
     assert!(
         db >= MIN_PSNR_DB,
         "the aarch64 picture differs from the x86_64 one: PSNR {db:.1} dB < {MIN_PSNR_DB} dB"
+    );
+}
+
+#[test]
+fn aarch64_direct_convolution_matches_its_definition_under_qemu() {
+    let (arm, _) = s2i_binary(Some(AARCH64));
+    let bundle = workspace_root().join("models/default");
+    let printed = run(AARCH64
+        .qemu_command(&arm)
+        .arg("check")
+        .arg("--bundle")
+        .arg(&bundle));
+    println!("{printed}");
+    assert!(
+        printed.contains("kernels: direct convolution on neon"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("neon: 6 layers") && printed.contains("matches the definition"),
+        "{printed}"
     );
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use s2i_device::app::{self, Config};
 use s2i_device::display::{contact_sheet, label_from_file_name, Cell};
@@ -95,6 +95,50 @@ enum Command {
     Devices,
 }
 
+/// Our SIMD kernels on this CPU against their definition, and which one the plans use: each
+/// instruction-set path can only be tested on a CPU that has it, so a board checks its own.
+fn check_kernels() -> Result<()> {
+    let options = s2i_kernels::PlanOptions::from_env()?;
+    let paths = s2i_kernels::self_check::check_all_paths().map_err(anyhow::Error::msg)?;
+    match options.direct_conv {
+        Some(isa) => println!("kernels: direct convolution on {}", isa.name()),
+        None if paths.is_empty() => {
+            println!("kernels: tract's own convolutions (no direct convolution path for this CPU)")
+        }
+        None => println!(
+            "kernels: tract's own convolutions ({}=off)",
+            s2i_kernels::plan::DIRECT_CONV_ENV
+        ),
+    }
+    for path in &paths {
+        println!(
+            "  {}: {} layers, worst relative error {:.1e}: {}",
+            path.isa.name(),
+            path.layers,
+            path.worst,
+            if path.passed() {
+                "matches the definition"
+            } else {
+                "WRONG"
+            }
+        );
+    }
+    if let Some(bad) = paths
+        .iter()
+        .find(|p| !p.passed() && options.direct_conv == Some(p.isa))
+    {
+        bail!(
+            "the {} direct convolution does not match its definition on this CPU (relative error \
+             {:.1e} > {:.0e}): run with {}=off and report it",
+            bad.isa.name(),
+            bad.worst,
+            s2i_kernels::self_check::TOLERANCE,
+            s2i_kernels::plan::DIRECT_CONV_ENV
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let frontend = Frontend::default();
     match Cli::parse().command {
@@ -111,6 +155,7 @@ fn main() -> Result<()> {
                 m.generator_stages(),
                 &m.frontend.table_hash[..12]
             );
+            check_kernels()?;
         }
         Command::Generate {
             bundle,

@@ -60,7 +60,7 @@ impl Geometry {
     }
     /// Whether `isa`'s kernel can run it: a kernel that fits the padded input and at least one
     /// whole point block per plane.
-    fn runs_on(&self, isa: Isa) -> bool {
+    pub(crate) fn runs_on(&self, isa: Isa) -> bool {
         self.kh >= 1
             && self.kw >= 1
             && self.kh <= self.padded_h()
@@ -366,98 +366,21 @@ impl TypedOp for DirectConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::self_check::{geometry, relative_error, TOLERANCE};
     use proptest::prelude::*;
 
-    /// The definition, one output at a time in f64: what every path must reproduce.
-    fn reference(g: &Geometry, input: &[f32], kernel: &[f32], bias: &[f32]) -> Vec<f32> {
-        let (oh, ow) = (g.out_h(), g.out_w());
-        let mut out = vec![0f32; g.c_out * oh * ow];
-        for o in 0..g.c_out {
-            for y in 0..oh {
-                for x in 0..ow {
-                    let mut sum = bias[o] as f64;
-                    for i in 0..g.c_in {
-                        for ky in 0..g.kh {
-                            for kx in 0..g.kw {
-                                let (iy, ix) = (y + ky, x + kx);
-                                if iy < g.pad_top
-                                    || ix < g.pad_left
-                                    || iy - g.pad_top >= g.h
-                                    || ix - g.pad_left >= g.w
-                                {
-                                    continue;
-                                }
-                                let v = input[(i * g.h + iy - g.pad_top) * g.w + ix - g.pad_left];
-                                let k = kernel[((o * g.c_in + i) * g.kh + ky) * g.kw + kx];
-                                sum += v as f64 * k as f64;
-                            }
-                        }
-                    }
-                    out[(o * oh + y) * ow + x] = sum as f32;
-                }
-            }
-        }
-        out
-    }
-
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    /// Every path this CPU runs against the definition: worst error relative to the output's
-    /// largest magnitude.
+    /// Every path this CPU runs on `g`, or the first failure.
     fn check(g: Geometry, seed: u64) -> Result<(), String> {
-        let input = values(g.c_in * g.h * g.w, seed);
-        let kernel = values(g.c_out * g.c_in * g.kh * g.kw, seed + 1);
-        let bias = values(g.c_out, seed + 2);
-        let want = reference(&g, &input, &kernel, &bias);
-        let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
         for isa in Isa::available() {
             if !g.runs_on(isa) {
                 continue;
             }
-            let op = DirectConv::new(g, isa, &kernel, &bias).map_err(|e| e.to_string())?;
-            let mut got = vec![f32::NAN; want.len()];
-            op.compute(&input, &mut got).map_err(|e| e.to_string())?;
-            let worst = want
-                .iter()
-                .zip(&got)
-                .map(|(a, b)| (a - b).abs() / scale)
-                .fold(
-                    0f32,
-                    |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) },
-                );
-            if worst > 1e-5 {
+            let worst = relative_error(isa, g, seed)?;
+            if worst > TOLERANCE {
                 return Err(format!("{}: {g:?}: relative error {worst:e}", isa.name()));
             }
         }
         Ok(())
-    }
-
-    fn geometry(c_in: usize, c_out: usize, hw: usize, k: usize, pad: usize) -> Geometry {
-        Geometry {
-            c_in,
-            c_out,
-            h: hw,
-            w: hw,
-            kh: k,
-            kw: k,
-            pad_top: pad,
-            pad_bottom: pad,
-            pad_left: pad,
-            pad_right: pad,
-        }
     }
 
     #[test]
@@ -478,6 +401,10 @@ mod tests {
         .enumerate()
         {
             check(g, i as u64).unwrap();
+        }
+        // What `s2i check` reports on a board.
+        for path in crate::self_check::check_all_paths().unwrap() {
+            assert!(path.passed(), "{path:?}");
         }
     }
 

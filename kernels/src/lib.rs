@@ -14,6 +14,7 @@
 
 pub mod direct_conv;
 pub mod plan;
+pub mod self_check;
 mod simd;
 
 pub use plan::{optimise, PlanOptions};

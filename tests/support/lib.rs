@@ -124,10 +124,11 @@ impl Board {
 /// The release `s2i` for a board (`Some`), built once per test process into
 /// [`cross_target_dir`] (a second cargo run is a no-op, but not free), or `s2i` for this machine
 /// (`None`): the one `cargo test --workspace` has just built beside this test, when it is newer
-/// than every device and shared source file, else a dev-profile build into [`cross_target_dir`]
+/// than every device, kernels and shared source file, else a dev-profile build into [`cross_target_dir`]
 /// (dependencies run optimised in that profile; a second release build of tract would cost CI
 /// minutes for nothing). Returns the binary and how long this call took.
-/// `target/debug/s2i` beside the running test binary, if no device or shared source is newer.
+/// `target/debug/s2i` beside the running test binary, if no device, kernels or shared source is
+/// newer.
 fn fresh_test_build_s2i() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let binary = exe.parent()?.parent()?.join("s2i");
@@ -146,8 +147,10 @@ fn fresh_test_build_s2i() -> Option<PathBuf> {
     for dir in [
         "device/src",
         "shared/src",
+        "kernels/src",
         "device/Cargo.toml",
         "shared/Cargo.toml",
+        "kernels/Cargo.toml",
     ] {
         let path = workspace_root().join(dir);
         if path.is_dir() {

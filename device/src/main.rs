@@ -247,14 +247,19 @@ fn main() -> Result<()> {
             let reports =
                 s2i_device::bench::bench(&pipelines, &frontend, &wav, runs.max(1), warmup)?;
             print!("{}", s2i_device::bench::side_by_side(&reports));
-            for p in pipelines.iter().filter(|p| p.precision == Precision::Int8) {
+            let direct = s2i_kernels::PlanOptions::from_env()?
+                .direct_conv
+                .map_or("off".to_string(), |isa| isa.name().to_string());
+            for p in &pipelines {
                 for k in p.kernels() {
                     println!(
-                        "{}: {} of {} matrix products on integer kernels ({})",
+                        "{}: {} of {} matrix products on integer kernels ({}); direct \
+                         convolutions ({direct}): {}",
                         k.file.file_name().unwrap_or_default().to_string_lossy(),
                         k.integer,
                         k.matrix_products,
-                        k.kernels.join(", ")
+                        k.kernels.join(", "),
+                        k.direct_convolutions
                     );
                 }
             }

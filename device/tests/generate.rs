@@ -258,3 +258,22 @@ fn bench_times_every_step() {
     assert!(report.peak_memory_bytes.unwrap_or(1) > 0);
     assert!(report.to_string().contains("generator stage 2"));
 }
+
+#[test]
+fn the_generators_wide_convolutions_run_on_our_direct_convolution() {
+    let pipeline = Pipeline::load(&default_bundle(), &Frontend::default()).unwrap();
+    let kernels = pipeline.kernels();
+    for k in &kernels {
+        println!(
+            "{}: {} direct convolutions",
+            k.file.display(),
+            k.direct_convolutions
+        );
+    }
+    if s2i_kernels::Isa::detect().is_none() {
+        return; // tract's own lowering everywhere: nothing of ours to find
+    }
+    // Stage 2's 64² convolutions and its 128² image head; the encoder has none (stride 2).
+    assert_eq!(kernels[0].direct_convolutions, 0, "{kernels:?}");
+    assert!(kernels[2].direct_convolutions >= 4, "{kernels:?}");
+}

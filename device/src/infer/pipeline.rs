@@ -39,14 +39,17 @@ pub struct StageImage {
     pub elapsed: Duration,
 }
 
-/// Matrix-product kernels of one network's plan.
+/// Kernels of one network's plan.
 #[derive(Debug, Clone)]
 pub struct KernelUse {
     pub file: PathBuf,
     pub matrix_products: usize,
     /// Products on integer (`*_i32_*`) kernels.
     pub integer: usize,
+    /// tract's matrix-product kernels.
     pub kernels: Vec<String>,
+    /// Convolutions on our direct convolution (`s2i-kernels`).
+    pub direct_convolutions: usize,
 }
 
 /// Kernel names (`avx512vnni_mmm_i32_16x16`, `arm64simd_mmm_f32_8x8`…) in an OptMatMul's info.
@@ -345,8 +348,9 @@ impl Pipeline {
         self.stages.len()
     }
 
-    /// Which matrix-product kernels tract chose for each network: the proof that an int8
-    /// bundle really multiplies in integers on this CPU.
+    /// Which matrix-product kernels tract chose for each network (the proof that an int8
+    /// bundle really multiplies in integers on this CPU), and how many convolutions run on our
+    /// direct convolution.
     pub fn kernels(&self) -> Vec<KernelUse> {
         let encoder = self.encoder.inspectable();
         std::iter::once(&encoder)
@@ -357,8 +361,12 @@ impl Pipeline {
                     matrix_products: 0,
                     integer: 0,
                     kernels: Vec::new(),
+                    direct_convolutions: 0,
                 };
                 for node in n.plan.model().nodes() {
+                    if node.op_is::<s2i_kernels::direct_conv::DirectConv>() {
+                        usage.direct_convolutions += 1;
+                    }
                     if node.op().name() != "OptMatMul" {
                         continue;
                     }

@@ -70,7 +70,9 @@ pub fn optimise_with(model: TypedModel, options: PlanOptions) -> TractResult<Typ
     if let Some(isa) = options.direct_conv {
         substitute_direct_convs(&mut model, isa)?;
     }
-    model.into_optimized()
+    // Decluttered once, above: only tract's code generation is left.
+    model.optimize()?;
+    Ok(model)
 }
 
 /// Replaces every `Conv` that [`DirectConv::for_node`] covers; returns how many.

@@ -43,13 +43,14 @@ pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
     Isa::available()
         .into_iter()
         .map(|isa| {
+            let layers = layers();
             let mut worst = 0f32;
-            for (i, g) in layers().into_iter().enumerate() {
-                worst = worst.max(relative_error(isa, g, i as u64)?);
+            for (i, g) in layers.iter().enumerate() {
+                worst = worst.max(relative_error(isa, *g, i as u64)?);
             }
             Ok(PathCheck {
                 isa,
-                layers: layers().len(),
+                layers: layers.len(),
                 worst,
             })
         })

@@ -19,26 +19,10 @@ pub enum Isa {
 impl Isa {
     /// The best path this CPU runs, or `None` where there is none (tract's own lowering stays).
     pub fn detect() -> Option<Isa> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Some(Isa::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Some(Isa::Avx2);
-            }
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            return Some(Isa::Neon);
-        }
-        #[allow(unreachable_code)]
-        None
+        Self::available().into_iter().next()
     }
 
-    /// Every path this CPU can run (the tests check each one).
+    /// Every path this CPU can run, best first (the tests check each one).
     pub fn available() -> Vec<Isa> {
         // Stays empty (and unmutated) on targets with no path, such as 32-bit Arm.
         #[allow(unused_mut)]
@@ -60,7 +44,7 @@ impl Isa {
     }
 
     /// Output channels computed together (the weights are packed in blocks of this many).
-    pub fn channel_block(self) -> usize {
+    pub const fn channel_block(self) -> usize {
         match self {
             Isa::Avx512 => 8,
             Isa::Avx2 | Isa::Neon => 4,
@@ -68,7 +52,7 @@ impl Isa {
     }
 
     /// Consecutive points of the (row-padded) output plane computed together.
-    pub fn point_block(self) -> usize {
+    pub const fn point_block(self) -> usize {
         match self {
             Isa::Avx512 => 32,
             Isa::Avx2 => 24,
@@ -195,63 +179,66 @@ pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{plane, Lanes, PlaneArgs};
+    use super::{plane, Isa, Lanes, PlaneArgs};
     use std::arch::x86_64::*;
 
-    impl Lanes for __m512 {
-        const N: usize = 16;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            _mm512_set1_ps(x)
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            _mm512_loadu_ps(p)
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            _mm512_storeu_ps(p, self)
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, w: f32) -> Self {
-            _mm512_fmadd_ps(a, _mm512_set1_ps(w), self)
-        }
+    /// The two x86 vector types differ only in width and intrinsic names.
+    macro_rules! x86_lanes {
+        ($v:ty, $n:expr, $set1:ident, $load:ident, $store:ident, $fmadd:ident) => {
+            impl Lanes for $v {
+                const N: usize = $n;
+                #[inline(always)]
+                unsafe fn splat(x: f32) -> Self {
+                    $set1(x)
+                }
+                #[inline(always)]
+                unsafe fn load(p: *const f32) -> Self {
+                    $load(p)
+                }
+                #[inline(always)]
+                unsafe fn store(self, p: *mut f32) {
+                    $store(p, self)
+                }
+                #[inline(always)]
+                unsafe fn fma(self, a: Self, w: f32) -> Self {
+                    $fmadd(a, $set1(w), self)
+                }
+            }
+        };
     }
-
-    impl Lanes for __m256 {
-        const N: usize = 8;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            _mm256_set1_ps(x)
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            _mm256_loadu_ps(p)
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            _mm256_storeu_ps(p, self)
-        }
-        #[inline(always)]
-        unsafe fn fma(self, a: Self, w: f32) -> Self {
-            _mm256_fmadd_ps(a, _mm256_set1_ps(w), self)
-        }
-    }
+    x86_lanes!(
+        __m512,
+        16,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_fmadd_ps
+    );
+    x86_lanes!(
+        __m256,
+        8,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_fmadd_ps
+    );
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn plane_avx512(args: PlaneArgs) {
-        plane::<__m512, 8, 2>(args)
+        const ISA: Isa = Isa::Avx512;
+        plane::<__m512, { ISA.channel_block() }, { ISA.point_block() / 16 }>(args)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn plane_avx2(args: PlaneArgs) {
-        plane::<__m256, 4, 3>(args)
+        const ISA: Isa = Isa::Avx2;
+        plane::<__m256, { ISA.channel_block() }, { ISA.point_block() / 8 }>(args)
     }
 }
 
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{plane, Lanes, PlaneArgs};
+    use super::{plane, Isa, Lanes, PlaneArgs};
     use std::arch::aarch64::*;
 
     impl Lanes for float32x4_t {
@@ -275,6 +262,7 @@ mod arm {
     }
 
     pub(super) unsafe fn plane_neon(args: PlaneArgs) {
-        plane::<float32x4_t, 4, 4>(args)
+        const ISA: Isa = Isa::Neon;
+        plane::<float32x4_t, { ISA.channel_block() }, { ISA.point_block() / 4 }>(args)
     }
 }

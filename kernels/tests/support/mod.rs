@@ -4,15 +4,8 @@ use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
-/// Deterministic values in [-1, 1].
-pub fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0
-                - 1.0
-        })
-        .collect()
-}
+/// Deterministic values in [-1, 1), the same the kernel's own check uses.
+pub use s2i_kernels::self_check::values;
 
 pub struct Layer {
     pub c_in: usize,
@@ -30,9 +23,9 @@ pub fn model(hw: usize, layers: &[Layer]) -> TractResult<TypedModel> {
     for (i, l) in layers.iter().enumerate() {
         let kernel = Tensor::from_shape(
             &[l.c_out, l.c_in, l.k, l.k],
-            &values(l.c_out * l.c_in * l.k * l.k, i as u32),
+            &values(l.c_out * l.c_in * l.k * l.k, i as u64),
         )?;
-        let bias = tensor1(&values(l.c_out, 100 + i as u32));
+        let bias = tensor1(&values(l.c_out, 100 + i as u64));
         let k = model.add_const(format!("k{i}"), kernel)?;
         let b = model.add_const(format!("b{i}"), bias)?;
         let conv = Conv {

@@ -95,26 +95,38 @@ enum Command {
     Devices,
 }
 
-/// Our SIMD kernels on this CPU against their definition, and which one the plans use: each
+/// Our SIMD kernels on this CPU against their definition, and which ones the plans use: each
 /// instruction-set path can only be tested on a CPU that has it, so a board checks its own.
 fn check_kernels() -> Result<()> {
+    use s2i_kernels::plan::{DIRECT_CONV_ENV, RECURRENT_GRU_ENV};
     let options = s2i_kernels::PlanOptions::from_env()?;
     let paths = s2i_kernels::self_check::check_all_paths().map_err(anyhow::Error::msg)?;
-    match options.direct_conv {
-        Some(isa) => println!("kernels: direct convolution on {}", isa.name()),
-        None if paths.is_empty() => {
-            println!("kernels: tract's own convolutions (no direct convolution path for this CPU)")
-        }
-        None => println!(
-            "kernels: tract's own convolutions ({}=off)",
-            s2i_kernels::plan::DIRECT_CONV_ENV
+    let used = |isa: Option<s2i_kernels::Isa>, ours: &str, theirs: &str, variable: &str| match isa {
+        Some(isa) => format!("{ours} on {}", isa.name()),
+        None if paths.is_empty() => format!("{theirs} (no path of ours for this CPU)"),
+        None => format!("{theirs} ({variable}=off)"),
+    };
+    println!(
+        "kernels: {}; {}",
+        used(
+            options.direct_conv,
+            "direct convolution",
+            "tract's own convolutions",
+            DIRECT_CONV_ENV
         ),
-    }
+        used(
+            options.recurrent_gru,
+            "recurrent product",
+            "tract's own GRU",
+            RECURRENT_GRU_ENV
+        )
+    );
     for path in &paths {
         println!(
-            "  {}: {} layers, worst relative error {:.1e}: {}",
+            "  {}: {} convolution layers and {} GRUs, worst relative error {:.1e}: {}",
             path.isa.name(),
             path.layers,
+            path.grus,
             path.worst,
             if path.passed() {
                 "matches the definition"
@@ -123,17 +135,15 @@ fn check_kernels() -> Result<()> {
             }
         );
     }
-    if let Some(bad) = paths
-        .iter()
-        .find(|p| !p.passed() && options.direct_conv == Some(p.isa))
-    {
+    if let Some(bad) = paths.iter().find(|p| {
+        !p.passed() && (options.direct_conv == Some(p.isa) || options.recurrent_gru == Some(p.isa))
+    }) {
         bail!(
-            "the {} direct convolution does not match its definition on this CPU (relative error \
-             {:.1e} > {:.0e}): run with {}=off and report it",
+            "the {} kernels do not match their definition on this CPU (relative error {:.1e} > \
+             {:.0e}): run with {DIRECT_CONV_ENV}=off {RECURRENT_GRU_ENV}=off and report it",
             bad.isa.name(),
             bad.worst,
             s2i_kernels::self_check::TOLERANCE,
-            s2i_kernels::plan::DIRECT_CONV_ENV
         );
     }
     Ok(())
@@ -247,19 +257,20 @@ fn main() -> Result<()> {
             let reports =
                 s2i_device::bench::bench(&pipelines, &frontend, &wav, runs.max(1), warmup)?;
             print!("{}", s2i_device::bench::side_by_side(&reports));
-            let direct = s2i_kernels::PlanOptions::from_env()?
-                .direct_conv
-                .map_or("off".to_string(), |isa| isa.name().to_string());
+            let options = s2i_kernels::PlanOptions::from_env()?;
+            let path = |isa: Option<s2i_kernels::Isa>| isa.map_or("off", |isa| isa.name());
+            let (direct, gru) = (path(options.direct_conv), path(options.recurrent_gru));
             for p in &pipelines {
                 for k in p.kernels() {
                     println!(
                         "{}: {} of {} matrix products on integer kernels ({}); direct \
-                         convolutions ({direct}): {}",
+                         convolutions ({direct}): {}; recurrent GRUs ({gru}): {}",
                         k.file.file_name().unwrap_or_default().to_string_lossy(),
                         k.integer,
                         k.matrix_products,
                         k.kernels.join(", "),
-                        k.direct_convolutions
+                        k.direct_convolutions,
+                        k.recurrent_grus
                     );
                 }
             }

@@ -13,6 +13,7 @@
 //! onnxruntime cover these kernels.
 
 pub mod direct_conv;
+pub mod gru;
 pub mod plan;
 pub mod self_check;
 mod simd;

@@ -1,8 +1,10 @@
-//! The direct convolution checked against its definition on the CPU it runs on: what
+//! Our kernels (the direct convolution, the GRU's recurrent product) checked against their
+//! definitions on the CPU it runs on: what
 //! `s2i check` reports on a board (each instruction-set path is only ever tested on a CPU that
 //! has it), and what the unit tests build on.
 
 use crate::direct_conv::{DirectConv, Geometry};
+use crate::gru::RecurrentGru;
 use crate::simd::Isa;
 
 /// The largest error accepted, relative to the output's largest magnitude: the float rounding
@@ -13,8 +15,11 @@ pub const TOLERANCE: f32 = 1e-5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathCheck {
     pub isa: Isa,
+    /// Convolution layers checked.
     pub layers: usize,
-    /// Worst error over the layers, relative to each output's largest magnitude.
+    /// GRU sizes checked.
+    pub grus: usize,
+    /// Worst error over the layers and GRUs, relative to each output's largest magnitude.
     pub worst: f32,
 }
 
@@ -38,7 +43,10 @@ pub fn layers() -> Vec<Geometry> {
     ]
 }
 
-/// Every path this CPU runs, over [`layers`].
+/// GRU hidden sizes checked: the speech encoder's, and one that fills no whole chunk of rows.
+pub const GRU_SIZES: [usize; 2] = [128, 37];
+
+/// Every path this CPU runs, over [`layers`] and [`GRU_SIZES`].
 pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
     Isa::available()
         .into_iter()
@@ -48,13 +56,83 @@ pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
             for (i, g) in layers.iter().enumerate() {
                 worst = worst.max(relative_error(isa, *g, i as u64)?);
             }
+            for (i, hidden) in GRU_SIZES.into_iter().enumerate() {
+                for backward in [false, true] {
+                    worst = worst.max(gru_relative_error(isa, hidden, 9, backward, i as u64)?);
+                }
+            }
             Ok(PathCheck {
                 isa,
                 layers: layers.len(),
+                grus: GRU_SIZES.len(),
                 worst,
             })
         })
         .collect()
+}
+
+/// `isa`'s GRU over `steps` steps of deterministic data against [`gru_reference`], relative to
+/// the largest state value (infinite for a NaN).
+pub fn gru_relative_error(
+    isa: Isa,
+    hidden: usize,
+    steps: usize,
+    backward: bool,
+    seed: u64,
+) -> Result<f32, String> {
+    // PyTorch's initialisation range, so the gates are neither saturated nor linear.
+    let scale = 1.0 / (hidden as f32).sqrt();
+    let r: Vec<f32> = values(3 * hidden * hidden, seed)
+        .iter()
+        .map(|v| v * scale)
+        .collect();
+    let xw = values(steps * 3 * hidden, seed + 1);
+    let bias = values(3 * hidden, seed + 2);
+    let h0 = values(hidden, seed + 3);
+    let op = RecurrentGru::new(hidden, isa, &r, &bias, backward, true, true)
+        .map_err(|e| format!("{e:#}"))?;
+    let mut h = h0.clone();
+    let mut got = vec![f32::NAN; steps * hidden];
+    op.run(&xw, &mut h, &mut got)
+        .map_err(|e| format!("{e:#}"))?;
+    let want = gru_reference(&xw, &r, &bias, &h0, backward);
+    let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    Ok(want
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| ((a - *b as f64).abs() / scale) as f32)
+        .fold(
+            0f32,
+            |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) },
+        ))
+}
+
+/// ONNX's GRU from its definition in f64 (`linear_before_reset = 1`, gates z, r, h): `xw` is
+/// the input-side product with its bias, `[steps, 3·hidden]`; returns every step's state,
+/// `[steps, hidden]` in time order.
+pub fn gru_reference(xw: &[f32], r: &[f32], rb: &[f32], h0: &[f32], backward: bool) -> Vec<f64> {
+    let n = h0.len();
+    let steps = xw.len() / (3 * n);
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let mut h: Vec<f64> = h0.iter().map(|&v| v as f64).collect();
+    let mut y = vec![0f64; steps * n];
+    for step in 0..steps {
+        let t = if backward { steps - 1 - step } else { step };
+        let rh: Vec<f64> = (0..3 * n)
+            .map(|i| rb[i] as f64 + (0..n).map(|j| r[i * n + j] as f64 * h[j]).sum::<f64>())
+            .collect();
+        let x = &xw[t * 3 * n..][..3 * n];
+        h = (0..n)
+            .map(|j| {
+                let z = sigmoid(x[j] as f64 + rh[j]);
+                let reset = sigmoid(x[n + j] as f64 + rh[n + j]);
+                let candidate = (x[2 * n + j] as f64 + reset * rh[2 * n + j]).tanh();
+                (1.0 - z) * candidate + z * h[j]
+            })
+            .collect();
+        y[t * n..][..n].copy_from_slice(&h);
+    }
+    y
 }
 
 /// `isa`'s output for `g` on deterministic data against [`reference`]: the worst error relative

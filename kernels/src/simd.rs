@@ -60,6 +60,29 @@ impl Isa {
         }
     }
 
+    /// f32 lanes of one vector.
+    pub const fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+            Isa::Neon => 4,
+        }
+    }
+
+    /// Vectors of accumulators the recurrent product keeps in registers per pass.
+    pub const fn recurrent_vectors(self) -> usize {
+        match self {
+            Isa::Avx512 | Isa::Neon => 24,
+            Isa::Avx2 => 12,
+        }
+    }
+
+    /// Rows of the recurrent product computed per pass over the state (its weights are packed
+    /// in chunks of this many rows).
+    pub const fn recurrent_rows(self) -> usize {
+        self.recurrent_vectors() * self.lanes()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512f",
@@ -101,6 +124,53 @@ trait Lanes: Copy {
     unsafe fn store(self, p: *mut f32);
     /// `self + a * w`, fused.
     unsafe fn fma(self, a: Self, w: f32) -> Self;
+}
+
+/// `out = W · x` for `W` packed as `[row chunk][column][ACC · N rows]`: the chunk's `ACC`
+/// accumulator vectors stay in registers over all of `x`, each weight is read once, in order.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+#[inline(always)]
+unsafe fn matvec<V: Lanes, const ACC: usize>(weights: &[f32], x: &[f32], out: &mut [f32]) {
+    let chunk = ACC * V::N;
+    debug_assert!(out.len().is_multiple_of(chunk) && weights.len() == out.len() * x.len());
+    let mut w = weights.as_ptr();
+    for rows in out.chunks_exact_mut(chunk) {
+        let mut acc = [V::splat(0.0); ACC];
+        for &xj in x {
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = a.fma(V::load(w.add(v * V::N)), xj);
+            }
+            w = w.add(chunk);
+        }
+        for (v, a) in acc.iter().enumerate() {
+            a.store(rows.as_mut_ptr().add(v * V::N));
+        }
+    }
+}
+
+/// The recurrent product `out = R · h` with `isa`'s blocking.
+///
+/// # Safety
+/// `isa` must run on this CPU (one of [`Isa::available`]); the weights must be packed in chunks
+/// of `isa.recurrent_rows()` rows, `out.len()` a whole number of chunks and the weights
+/// `out.len() × h.len()` values.
+pub(crate) unsafe fn recurrent_product(isa: Isa, weights: &[f32], h: &[f32], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::matvec_avx512(weights, h, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::matvec_avx2(weights, h, out),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::matvec_neon(weights, h, out),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (weights, h, out);
+            unreachable!("{} is not an instruction set of this build", other.name())
+        }
+    }
 }
 
 /// The convolution over one plane: `CO` output channels × `XV` vectors of points per step, the
@@ -179,7 +249,7 @@ pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{plane, Isa, Lanes, PlaneArgs};
+    use super::{matvec, plane, Isa, Lanes, PlaneArgs};
     use std::arch::x86_64::*;
 
     /// The two x86 vector types differ only in width and intrinsic names.
@@ -234,11 +304,21 @@ mod x86 {
         const ISA: Isa = Isa::Avx2;
         plane::<__m256, { ISA.channel_block() }, { ISA.point_block() / 8 }>(args)
     }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn matvec_avx512(w: &[f32], x: &[f32], out: &mut [f32]) {
+        matvec::<__m512, { Isa::Avx512.recurrent_vectors() }>(w, x, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn matvec_avx2(w: &[f32], x: &[f32], out: &mut [f32]) {
+        matvec::<__m256, { Isa::Avx2.recurrent_vectors() }>(w, x, out)
+    }
 }
 
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{plane, Isa, Lanes, PlaneArgs};
+    use super::{matvec, plane, Isa, Lanes, PlaneArgs};
     use std::arch::aarch64::*;
 
     impl Lanes for float32x4_t {
@@ -264,5 +344,9 @@ mod arm {
     pub(super) unsafe fn plane_neon(args: PlaneArgs) {
         const ISA: Isa = Isa::Neon;
         plane::<float32x4_t, { ISA.channel_block() }, { ISA.point_block() / 4 }>(args)
+    }
+
+    pub(super) unsafe fn matvec_neon(w: &[f32], x: &[f32], out: &mut [f32]) {
+        matvec::<float32x4_t, { Isa::Neon.recurrent_vectors() }>(w, x, out)
     }
 }

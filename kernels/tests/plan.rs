@@ -60,6 +60,7 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
             source.clone(),
             PlanOptions {
                 direct_conv: Some(isa),
+                recurrent_gru: None,
             },
         )?;
         let direct = ops(&ours).iter().filter(|o| *o == "DirectConv").count();
@@ -84,19 +85,80 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
 #[test]
 fn the_environment_setting_is_checked() {
     assert_eq!(
-        PlanOptions::from_setting(Some("off")).unwrap(),
+        PlanOptions::from_settings(Some("off"), Some("off")).unwrap(),
         PlanOptions::stock()
     );
     assert_eq!(
-        PlanOptions::from_setting(None).unwrap(),
+        PlanOptions::from_settings(None, None).unwrap(),
         PlanOptions::best()
     );
     for isa in Isa::available() {
-        let options = PlanOptions::from_setting(Some(isa.name())).unwrap();
+        let options = PlanOptions::from_settings(Some(isa.name()), Some("off")).unwrap();
         assert_eq!(options.direct_conv, Some(isa));
+        assert_eq!(options.recurrent_gru, None);
+        let options = PlanOptions::from_settings(Some("off"), Some(isa.name())).unwrap();
+        assert_eq!(options.direct_conv, None);
+        assert_eq!(options.recurrent_gru, Some(isa));
     }
-    let e = PlanOptions::from_setting(Some("sse9"))
+    let e = PlanOptions::from_settings(Some("sse9"), None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("S2I_DIRECT_CONV=sse9: this CPU runs off"), "{e}");
+    let e = PlanOptions::from_settings(None, Some("sse9"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("S2I_RECURRENT_GRU=sse9: this CPU runs off"),
+        "{e}"
+    );
+}
+
+/// The shipped bundle's speech encoder (two bidirectional GRU layers, hidden 128) at a fixed
+/// length, as the board plans it: our recurrent product on its four GRUs, the same embedding
+/// as tract's own `GruSeq`.
+#[test]
+fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
+    use tract_onnx::prelude::*;
+    let Some(isa) = Isa::detect() else {
+        return Ok(()); // no path on this CPU: tract's GruSeq stays
+    };
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    for file in ["speech_encoder.onnx", "speech_encoder.int8.onnx"] {
+        for frames in [300usize, 57] {
+            let typed = tract_onnx::onnx()
+                .model_for_path(bundle.join(file))?
+                .with_input_fact(0, f32::fact([1, 40, frames]).into())?
+                .into_typed()?;
+            let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
+            let ours = optimise_with(
+                typed,
+                PlanOptions {
+                    direct_conv: None,
+                    recurrent_gru: Some(isa),
+                },
+            )?;
+            let count = |m: &TypedModel, op: &str| ops(m).iter().filter(|o| *o == op).count();
+            assert_eq!(count(&stock, "GruSeq"), 4, "{file}: {:?}", ops(&stock));
+            assert_eq!(count(&ours, "RecurrentGru"), 4, "{file}: {:?}", ops(&ours));
+            assert_eq!(count(&ours, "GruSeq"), 0, "{file}");
+            let features = Tensor::from_shape(&[1, 40, frames], &values(40 * frames, 3))?;
+            let (a, b) = (run(&stock, &features)?, run(&ours, &features)?);
+            let (a, b) = (
+                a.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+                b.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+            );
+            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+                / scale;
+            println!("{file}, {frames} frames: relative error {worst:.1e}");
+            assert!(
+                worst < 1e-5,
+                "{file}, {frames} frames: relative error {worst:e}"
+            );
+        }
+    }
+    Ok(())
 }

@@ -50,6 +50,8 @@ pub struct KernelUse {
     pub kernels: Vec<String>,
     /// Convolutions on our direct convolution (`s2i-kernels`).
     pub direct_convolutions: usize,
+    /// GRUs on our recurrent product (`s2i-kernels`).
+    pub recurrent_grus: usize,
 }
 
 /// Kernel names (`avx512vnni_mmm_i32_16x16`, `arm64simd_mmm_f32_8x8`…) in an OptMatMul's info.
@@ -349,8 +351,8 @@ impl Pipeline {
     }
 
     /// Which matrix-product kernels tract chose for each network (the proof that an int8
-    /// bundle really multiplies in integers on this CPU), and how many convolutions run on our
-    /// direct convolution.
+    /// bundle really multiplies in integers on this CPU), and how many convolutions and GRUs run
+    /// on our kernels.
     pub fn kernels(&self) -> Vec<KernelUse> {
         let encoder = self.encoder.inspectable();
         std::iter::once(&encoder)
@@ -362,10 +364,14 @@ impl Pipeline {
                     integer: 0,
                     kernels: Vec::new(),
                     direct_convolutions: 0,
+                    recurrent_grus: 0,
                 };
                 for node in n.plan.model().nodes() {
                     if node.op_is::<s2i_kernels::direct_conv::DirectConv>() {
                         usage.direct_convolutions += 1;
+                    }
+                    if node.op_is::<s2i_kernels::gru::RecurrentGru>() {
+                        usage.recurrent_grus += 1;
                     }
                     if node.op().name() != "OptMatMul" {
                         continue;

@@ -212,7 +212,8 @@ fn main() -> Result<()> {
                 json!({"file": k.file.file_name().map(|f| f.to_string_lossy().to_string()),
                        "matrix_products": k.matrix_products, "integer": k.integer,
                        "kernels": k.kernels, "direct_convolutions": k.direct_convolutions,
-                       "recurrent_grus": k.recurrent_grus})
+                       "recurrent_grus": k.recurrent_grus,
+                       "integer_convolutions": k.integer_convolutions})
             })
             .collect();
         result.insert(

@@ -98,16 +98,25 @@ enum Command {
 /// Our SIMD kernels on this CPU against their definition, and which ones the plans use: each
 /// instruction-set path can only be tested on a CPU that has it, so a board checks its own.
 fn check_kernels() -> Result<()> {
-    use s2i_kernels::plan::{DIRECT_CONV_ENV, RECURRENT_GRU_ENV};
+    use s2i_kernels::plan::{DIRECT_CONV_ENV, INTEGER_CONV_ENV, RECURRENT_GRU_ENV};
     let options = s2i_kernels::PlanOptions::from_env()?;
     let paths = s2i_kernels::self_check::check_all_paths().map_err(anyhow::Error::msg)?;
+    let integer_paths =
+        s2i_kernels::self_check::check_integer_paths().map_err(anyhow::Error::msg)?;
     let used = |isa: Option<s2i_kernels::Isa>, ours: &str, theirs: &str, variable: &str| match isa {
         Some(isa) => format!("{ours} on {}", isa.name()),
         None if paths.is_empty() => format!("{theirs} (no path of ours for this CPU)"),
         None => format!("{theirs} ({variable}=off)"),
     };
+    let integer = match options.integer_conv {
+        Some(isa) => format!("int8 direct convolution on {}", isa.name()),
+        None if integer_paths.is_empty() => {
+            "tract's own int8 convolutions (no path of ours for this CPU)".to_string()
+        }
+        None => format!("tract's own int8 convolutions ({INTEGER_CONV_ENV}=off)"),
+    };
     println!(
-        "kernels: {}; {}",
+        "kernels: {}; {}; {integer}",
         used(
             options.direct_conv,
             "direct convolution",
@@ -133,6 +142,30 @@ fn check_kernels() -> Result<()> {
             } else {
                 "WRONG"
             }
+        );
+    }
+    for path in &integer_paths {
+        println!(
+            "  {}: {} int8 convolution layers, {}",
+            path.isa.name(),
+            path.layers,
+            if path.passed() {
+                "exactly the definition".to_string()
+            } else {
+                format!("{} WRONG", path.wrong)
+            }
+        );
+    }
+    if let Some(bad) = integer_paths
+        .iter()
+        .find(|p| !p.passed() && options.integer_conv == Some(p.isa))
+    {
+        bail!(
+            "the {} int8 convolution does not match its definition on this CPU ({} of {} layers \
+             differ): run with {INTEGER_CONV_ENV}=off and report it",
+            bad.isa.name(),
+            bad.wrong,
+            bad.layers
         );
     }
     if let Some(bad) = paths.iter().find(|p| {
@@ -260,17 +293,20 @@ fn main() -> Result<()> {
             let options = s2i_kernels::PlanOptions::from_env()?;
             let path = |isa: Option<s2i_kernels::Isa>| isa.map_or("off", |isa| isa.name());
             let (direct, gru) = (path(options.direct_conv), path(options.recurrent_gru));
+            let integer = options.integer_conv.map_or("off", |isa| isa.name());
             for p in &pipelines {
                 for k in p.kernels() {
                     println!(
                         "{}: {} of {} matrix products on integer kernels ({}); direct \
-                         convolutions ({direct}): {}; recurrent GRUs ({gru}): {}",
+                         convolutions ({direct}): {}; recurrent GRUs ({gru}): {}; int8 direct \
+                         convolutions ({integer}): {}",
                         k.file.file_name().unwrap_or_default().to_string_lossy(),
                         k.integer,
                         k.matrix_products,
                         k.kernels.join(", "),
                         k.direct_convolutions,
-                        k.recurrent_grus
+                        k.recurrent_grus,
+                        k.integer_convolutions
                     );
                 }
             }

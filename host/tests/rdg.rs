@@ -456,7 +456,8 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
         assert!(err < 1e-5, "{frames} frames: {err}");
     }
 
-    // The board's loader plans the int8 files with integer matrix kernels: one per ConvInteger.
+    // The board's loader plans the int8 files in integers: one integer matrix product or one of
+    // our int8 direct convolutions per ConvInteger.
     let int8 = s2i_device::infer::Pipeline::load_precision(
         &bundle,
         &s2i_shared::frontend::Frontend::default(),
@@ -476,14 +477,15 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
             .filter(|n| n.op_type == "ConvInteger")
             .count();
         println!(
-            "{}: {} of {} matrix products on integer kernels ({})",
+            "{}: {} of {} matrix products on integer kernels ({}), {} int8 direct convolutions",
             usage.file.display(),
             usage.integer,
             usage.matrix_products,
-            usage.kernels.join(", ")
+            usage.kernels.join(", "),
+            usage.integer_convolutions
         );
-        assert_eq!(usage.integer, conv_integer, "{usage:?}");
-        integer_products += usage.integer;
+        assert_eq!(usage.in_integers(), conv_integer, "{usage:?}");
+        integer_products += usage.in_integers();
     }
     // Narrow convolutions stay f32 (`INT8_MIN_OUTPUT_CHANNELS`), wide ones must not.
     assert!(integer_products > 0);

@@ -30,10 +30,10 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    fn padded_h(&self) -> usize {
+    pub(crate) fn padded_h(&self) -> usize {
         self.h + self.pad_top + self.pad_bottom
     }
-    fn padded_w(&self) -> usize {
+    pub(crate) fn padded_w(&self) -> usize {
         self.w + self.pad_left + self.pad_right
     }
     pub fn out_h(&self) -> usize {
@@ -42,14 +42,14 @@ impl Geometry {
     pub fn out_w(&self) -> usize {
         self.padded_w() + 1 - self.kw
     }
-    fn plane(&self) -> usize {
+    pub(crate) fn plane(&self) -> usize {
         self.padded_h() * self.padded_w()
     }
     /// Points computed per output channel: output rows of the padded width.
-    fn points(&self) -> usize {
+    pub(crate) fn points(&self) -> usize {
         self.out_h() * self.padded_w()
     }
-    fn taps(&self) -> Vec<usize> {
+    pub(crate) fn taps(&self) -> Vec<usize> {
         let wp = self.padded_w();
         (0..self.kh)
             .flat_map(|ky| (0..self.kw).map(move |kx| ky * wp + kx))
@@ -61,11 +61,48 @@ impl Geometry {
     /// Whether `isa`'s kernel can run it: a kernel that fits the padded input and at least one
     /// whole point block per plane.
     pub(crate) fn runs_on(&self, isa: Isa) -> bool {
+        self.fits(isa.point_block())
+    }
+
+    /// A kernel that fits the padded input, and at least `point_block` points per plane.
+    pub(crate) fn fits(&self, point_block: usize) -> bool {
         self.kh >= 1
             && self.kw >= 1
             && self.kh <= self.padded_h()
             && self.kw <= self.padded_w()
-            && self.points() >= isa.point_block()
+            && self.points() >= point_block
+    }
+
+    /// The geometry of `conv` on an input of `shape` if it is one the direct kernels cover
+    /// (one group, NCHW over two spatial axes, stride and dilation 1, batch 1); the datum types
+    /// are the caller's to check.
+    pub(crate) fn of_conv(conv: &Conv, shape: &[usize]) -> Option<Geometry> {
+        let spec = &conv.pool_spec;
+        if conv.group != 1
+            || spec.data_format != DataFormat::NCHW
+            || spec.rank() != 2
+            || spec.strides().iter().any(|&s| s != 1)
+            || spec.dilations().iter().any(|&d| d != 1)
+            || shape.len() != 4
+            || shape[0] != 1
+            || conv.input_channels() != shape[1]
+        {
+            return None;
+        }
+        let (h, w) = (shape[2], shape[3]);
+        let pads = spec.computed_padding(&[h, w]);
+        Some(Geometry {
+            c_in: shape[1],
+            c_out: conv.output_channels(),
+            h,
+            w,
+            kh: spec.kernel_shape[0],
+            kw: spec.kernel_shape[1],
+            pad_top: pads[0].pad_before,
+            pad_bottom: pads[0].pad_after,
+            pad_left: pads[1].pad_before,
+            pad_right: pads[1].pad_after,
+        })
     }
 }
 
@@ -226,15 +263,7 @@ impl DirectConv {
         let Some(conv) = node.op_as::<Conv>() else {
             return Ok(None);
         };
-        let spec = &conv.pool_spec;
-        if conv.q_params.is_some()
-            || conv.group != 1
-            || spec.data_format != DataFormat::NCHW
-            || spec.rank() != 2
-            || spec.strides().iter().any(|&s| s != 1)
-            || spec.dilations().iter().any(|&d| d != 1)
-            || node.inputs.len() != 3
-        {
+        if conv.q_params.is_some() || node.inputs.len() != 3 {
             return Ok(None);
         }
         let x = model.outlet_fact(node.inputs[0])?;
@@ -250,29 +279,13 @@ impl DirectConv {
         if x.datum_type != f32::datum_type()
             || kernel.datum_type() != f32::datum_type()
             || bias.datum_type() != f32::datum_type()
-            || shape.len() != 4
-            || shape[0] != 1
         {
             return Ok(None);
         }
-        let (c_in, h, w) = (shape[1], shape[2], shape[3]);
-        let c_out = conv.output_channels();
-        if conv.input_channels() != c_in {
+        let Some(geometry) = Geometry::of_conv(conv, shape) else {
             return Ok(None);
-        }
-        let pads = spec.computed_padding(&[h, w]);
-        let geometry = Geometry {
-            c_in,
-            c_out,
-            h,
-            w,
-            kh: spec.kernel_shape[0],
-            kw: spec.kernel_shape[1],
-            pad_top: pads[0].pad_before,
-            pad_bottom: pads[0].pad_after,
-            pad_left: pads[1].pad_before,
-            pad_right: pads[1].pad_after,
         };
+        let c_out = geometry.c_out;
         if !geometry.runs_on(isa) {
             return Ok(None);
         }

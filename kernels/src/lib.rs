@@ -13,10 +13,13 @@
 //! onnxruntime cover these kernels.
 
 pub mod direct_conv;
+pub mod dot;
 pub mod gru;
+pub mod integer_conv;
 pub mod plan;
 pub mod self_check;
 mod simd;
 
+pub use dot::DotIsa;
 pub use plan::{optimise, PlanOptions};
 pub use simd::Isa;

@@ -3,7 +3,9 @@
 use tract_core::internal::*;
 
 use crate::direct_conv::DirectConv;
+use crate::dot::DotIsa;
 use crate::gru::RecurrentGru;
+use crate::integer_conv::IntegerConv;
 use crate::simd::Isa;
 
 /// Environment variable that chooses the direct convolution's path: `off` keeps tract's own
@@ -13,6 +15,10 @@ pub const DIRECT_CONV_ENV: &str = "S2I_DIRECT_CONV";
 /// The same for the GRU's recurrent product (`off`: tract's `GruSeq`).
 pub const RECURRENT_GRU_ENV: &str = "S2I_RECURRENT_GRU";
 
+/// The same for the int8 direct convolution (`off`: tract's im2col and integer product;
+/// `avx512vnni`, `avxvnni`).
+pub const INTEGER_CONV_ENV: &str = "S2I_INTEGER_CONV";
+
 /// Which of our kernels a plan uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -20,6 +26,8 @@ pub struct PlanOptions {
     pub direct_conv: Option<Isa>,
     /// The instruction set of the GRU's recurrent product, or `None` for tract's `GruSeq`.
     pub recurrent_gru: Option<Isa>,
+    /// The instruction set of the int8 direct convolution, or `None` for tract's lowering.
+    pub integer_conv: Option<DotIsa>,
 }
 
 impl PlanOptions {
@@ -28,6 +36,7 @@ impl PlanOptions {
         PlanOptions {
             direct_conv: Isa::detect(),
             recurrent_gru: Isa::detect(),
+            integer_conv: DotIsa::detect(),
         }
     }
 
@@ -36,45 +45,66 @@ impl PlanOptions {
         PlanOptions {
             direct_conv: None,
             recurrent_gru: None,
+            integer_conv: None,
         }
     }
 
-    /// [`PlanOptions::best`], unless [`DIRECT_CONV_ENV`] or [`RECURRENT_GRU_ENV`] say otherwise.
+    /// [`PlanOptions::best`], unless [`DIRECT_CONV_ENV`], [`RECURRENT_GRU_ENV`] or
+    /// [`INTEGER_CONV_ENV`] say otherwise.
     pub fn from_env() -> TractResult<Self> {
+        let var = |name: &str| std::env::var(name).ok();
         Self::from_settings(
-            std::env::var(DIRECT_CONV_ENV).ok().as_deref(),
-            std::env::var(RECURRENT_GRU_ENV).ok().as_deref(),
+            var(DIRECT_CONV_ENV).as_deref(),
+            var(RECURRENT_GRU_ENV).as_deref(),
+            var(INTEGER_CONV_ENV).as_deref(),
         )
     }
 
-    /// The options that values of [`DIRECT_CONV_ENV`] and [`RECURRENT_GRU_ENV`] ask for
-    /// (`None`: unset).
+    /// The options that values of [`DIRECT_CONV_ENV`], [`RECURRENT_GRU_ENV`] and
+    /// [`INTEGER_CONV_ENV`] ask for (`None`: unset).
     pub fn from_settings(
         direct_conv: Option<&str>,
         recurrent_gru: Option<&str>,
+        integer_conv: Option<&str>,
     ) -> TractResult<Self> {
         Ok(PlanOptions {
-            direct_conv: setting(DIRECT_CONV_ENV, direct_conv)?,
-            recurrent_gru: setting(RECURRENT_GRU_ENV, recurrent_gru)?,
+            direct_conv: setting(DIRECT_CONV_ENV, direct_conv, Isa::available(), Isa::name)?,
+            recurrent_gru: setting(
+                RECURRENT_GRU_ENV,
+                recurrent_gru,
+                Isa::available(),
+                Isa::name,
+            )?,
+            integer_conv: setting(
+                INTEGER_CONV_ENV,
+                integer_conv,
+                DotIsa::available(),
+                DotIsa::name,
+            )?,
         })
     }
 }
 
-/// The path one kernel's variable asks for: unset is the best this CPU has, `off` none.
-fn setting(variable: &str, value: Option<&str>) -> TractResult<Option<Isa>> {
+/// The path one kernel's variable asks for among `available` (best first): unset is the best,
+/// `off` none.
+fn setting<T: Copy>(
+    variable: &str,
+    value: Option<&str>,
+    available: Vec<T>,
+    name: fn(T) -> &'static str,
+) -> TractResult<Option<T>> {
     let Some(value) = value else {
-        return Ok(Isa::detect());
+        return Ok(available.first().copied());
     };
     if value == "off" {
         return Ok(None);
     }
-    let available = Isa::available();
-    match available.iter().find(|isa| isa.name() == value) {
+    match available.iter().find(|isa| name(**isa) == value) {
         Some(isa) => Ok(Some(*isa)),
         None => bail!(
             "{variable}={value}: this CPU runs {}",
             std::iter::once("off")
-                .chain(available.iter().map(|i| i.name()))
+                .chain(available.iter().map(|i| name(*i)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -95,6 +125,9 @@ pub fn optimise_with(model: TypedModel, options: PlanOptions) -> TractResult<Typ
     }
     if let Some(isa) = options.recurrent_gru {
         substitute_recurrent_grus(&mut model, isa)?;
+    }
+    if let Some(isa) = options.integer_conv {
+        substitute_integer_convs(&mut model, isa)?;
     }
     // Decluttered once, above: only tract's code generation is left.
     model.optimize()?;
@@ -147,6 +180,33 @@ pub fn substitute_recurrent_grus(model: &mut TypedModel, isa: Isa) -> TractResul
         for (slot, outlet) in outputs.iter().enumerate() {
             patch.shunt_outside(model, OutletId::new(id, slot), *outlet)?;
         }
+        patch.obliterate(id)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    if replaced > 0 {
+        *model = std::mem::take(model).into_compact()?;
+    }
+    Ok(replaced)
+}
+
+/// Replaces every integer `Conv` that [`IntegerConv::for_node`] covers; returns how many.
+pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractResult<usize> {
+    ensure!(
+        DotIsa::available().contains(&isa),
+        "the {} integer convolution does not run on this CPU",
+        isa.name()
+    );
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = IntegerConv::for_node(model, node, isa)? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::new(format!("integer-conv {}", node.name));
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
         patch.obliterate(id)?;
         patch.apply(model)?;
         replaced += 1;

@@ -4,7 +4,9 @@
 //! has it), and what the unit tests build on.
 
 use crate::direct_conv::{DirectConv, Geometry};
+use crate::dot::DotIsa;
 use crate::gru::RecurrentGru;
+use crate::integer_conv::{self, IntegerConv};
 use crate::simd::Isa;
 
 /// The largest error accepted, relative to the output's largest magnitude: the float rounding
@@ -41,6 +43,65 @@ pub fn layers() -> Vec<Geometry> {
         geometry(16, 27, 22, 1, 0), // stage 1: image head taps
         geometry(8, 3, 30, 3, 1),   // stage 2: image head
     ]
+}
+
+/// One int8 path's result over [`integer_layers`]: integer arithmetic, so exact or wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegerPathCheck {
+    pub isa: DotIsa,
+    pub layers: usize,
+    /// The layers whose output differs from the definition.
+    pub wrong: usize,
+}
+
+impl IntegerPathCheck {
+    pub fn passed(&self) -> bool {
+        self.wrong == 0
+    }
+}
+
+/// The int8 generator's convolution shapes on small planes, and one whose channels fill no
+/// whole quad or block.
+pub fn integer_layers() -> Vec<Geometry> {
+    vec![
+        geometry(32, 64, 20, 2, 1),  // stage 2: up-sampling phases
+        geometry(32, 128, 11, 2, 1), // stage 1: later up-blocks
+        geometry(13, 9, 12, 3, 1),
+    ]
+}
+
+/// Every int8 path this CPU runs, over [`integer_layers`].
+pub fn check_integer_paths() -> Result<Vec<IntegerPathCheck>, String> {
+    DotIsa::available()
+        .into_iter()
+        .map(|isa| {
+            let layers = integer_layers();
+            let mut wrong = 0;
+            for (i, g) in layers.iter().enumerate() {
+                let input = int8_values(g.c_in * g.h * g.w, i as u64);
+                let kernel = int8_values(g.c_out * g.c_in * g.kh * g.kw, i as u64 + 1);
+                let op = IntegerConv::new(*g, isa, &kernel).map_err(|e| format!("{e:#}"))?;
+                let mut got = vec![i32::MIN; g.c_out * g.out_h() * g.out_w()];
+                op.compute(&input, &mut got).map_err(|e| format!("{e:#}"))?;
+                if got != integer_conv::reference(g, &input, &kernel) {
+                    wrong += 1;
+                }
+            }
+            Ok(IntegerPathCheck {
+                isa,
+                layers: layers.len(),
+                wrong,
+            })
+        })
+        .collect()
+}
+
+/// Deterministic int8 values over the range the export writes (±127).
+pub fn int8_values(n: usize, seed: u64) -> Vec<i8> {
+    values(n, seed)
+        .iter()
+        .map(|v| (v * 127.0).round() as i8)
+        .collect()
 }
 
 /// GRU hidden sizes checked: the speech encoder's, and one that fills no whole chunk of rows.

@@ -61,6 +61,7 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
             PlanOptions {
                 direct_conv: Some(isa),
                 recurrent_gru: None,
+                integer_conv: None,
             },
         )?;
         let direct = ops(&ours).iter().filter(|o| *o == "DirectConv").count();
@@ -85,26 +86,26 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
 #[test]
 fn the_environment_setting_is_checked() {
     assert_eq!(
-        PlanOptions::from_settings(Some("off"), Some("off")).unwrap(),
+        PlanOptions::from_settings(Some("off"), Some("off"), Some("off")).unwrap(),
         PlanOptions::stock()
     );
     assert_eq!(
-        PlanOptions::from_settings(None, None).unwrap(),
+        PlanOptions::from_settings(None, None, None).unwrap(),
         PlanOptions::best()
     );
     for isa in Isa::available() {
-        let options = PlanOptions::from_settings(Some(isa.name()), Some("off")).unwrap();
+        let options = PlanOptions::from_settings(Some(isa.name()), Some("off"), None).unwrap();
         assert_eq!(options.direct_conv, Some(isa));
         assert_eq!(options.recurrent_gru, None);
-        let options = PlanOptions::from_settings(Some("off"), Some(isa.name())).unwrap();
+        let options = PlanOptions::from_settings(Some("off"), Some(isa.name()), None).unwrap();
         assert_eq!(options.direct_conv, None);
         assert_eq!(options.recurrent_gru, Some(isa));
     }
-    let e = PlanOptions::from_settings(Some("sse9"), None)
+    let e = PlanOptions::from_settings(Some("sse9"), None, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("S2I_DIRECT_CONV=sse9: this CPU runs off"), "{e}");
-    let e = PlanOptions::from_settings(None, Some("sse9"))
+    let e = PlanOptions::from_settings(None, Some("sse9"), None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -135,6 +136,7 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
                 PlanOptions {
                     direct_conv: None,
                     recurrent_gru: Some(isa),
+                    integer_conv: None,
                 },
             )?;
             let count = |m: &TypedModel, op: &str| ops(m).iter().filter(|o| *o == op).count();
@@ -157,6 +159,64 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
             assert!(
                 worst < 1e-5,
                 "{file}, {frames} frames: relative error {worst:e}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The shipped bundle's int8 generator stages: our int8 direct convolution on their wide
+/// `ConvInteger`s, and the same pictures as tract's own lowering, bit for bit (integer
+/// arithmetic up to the same f32 dequantisation).
+#[test]
+fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<()> {
+    use s2i_kernels::DotIsa;
+    use tract_onnx::prelude::*;
+    let Some(isa) = DotIsa::detect() else {
+        return Ok(()); // no path on this CPU: tract's lowering stays
+    };
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    for (file, inputs) in [
+        (
+            "generator_stage1.int8.onnx",
+            vec![vec![1, 256], vec![1, 100]],
+        ),
+        (
+            "generator_stage2.int8.onnx",
+            vec![vec![1, 16, 64, 64], vec![1, 64]],
+        ),
+    ] {
+        let typed = tract_onnx::onnx()
+            .model_for_path(bundle.join(file))?
+            .into_typed()?;
+        let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
+        let ours = optimise_with(
+            typed,
+            PlanOptions {
+                direct_conv: None,
+                recurrent_gru: None,
+                integer_conv: Some(isa),
+            },
+        )?;
+        let ours_count = ops(&ours).iter().filter(|o| *o == "IntegerConv").count();
+        println!("{file}: {ours_count} int8 direct convolutions");
+        assert!(ours_count >= 1, "{file}: {:?}", ops(&ours));
+        let values: TVec<TValue> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, shape)| {
+                let n = shape.iter().product();
+                Tensor::from_shape(shape, &values(n, i as u64 + 11)).map(|t| t.into_tvalue())
+            })
+            .collect::<TractResult<_>>()?;
+        let run_all = |m: &TypedModel| m.clone().into_runnable()?.run(values.clone());
+        let (a, b) = (run_all(&stock)?, run_all(&ours)?);
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                x.try_as_plain_ram()?.as_slice::<f32>()?,
+                y.try_as_plain_ram()?.as_slice::<f32>()?,
+                "{file}"
             );
         }
     }

@@ -52,6 +52,16 @@ pub struct KernelUse {
     pub direct_convolutions: usize,
     /// GRUs on our recurrent product (`s2i-kernels`).
     pub recurrent_grus: usize,
+    /// int8 convolutions on our integer direct convolution (`s2i-kernels`): integer
+    /// arithmetic too, outside tract's matrix products.
+    pub integer_convolutions: usize,
+}
+
+impl KernelUse {
+    /// Convolutions and products computed in integers, by tract or by us.
+    pub fn in_integers(&self) -> usize {
+        self.integer + self.integer_convolutions
+    }
 }
 
 /// Kernel names (`avx512vnni_mmm_i32_16x16`, `arm64simd_mmm_f32_8x8`…) in an OptMatMul's info.
@@ -365,6 +375,7 @@ impl Pipeline {
                     kernels: Vec::new(),
                     direct_convolutions: 0,
                     recurrent_grus: 0,
+                    integer_convolutions: 0,
                 };
                 for node in n.plan.model().nodes() {
                     if node.op_is::<s2i_kernels::direct_conv::DirectConv>() {
@@ -372,6 +383,9 @@ impl Pipeline {
                     }
                     if node.op_is::<s2i_kernels::gru::RecurrentGru>() {
                         usage.recurrent_grus += 1;
+                    }
+                    if node.op_is::<s2i_kernels::integer_conv::IntegerConv>() {
+                        usage.integer_convolutions += 1;
                     }
                     if node.op().name() != "OptMatMul" {
                         continue;

@@ -1,28 +1,45 @@
-//! The speech encoder's GRU steps, with the recurrent product in SIMD registers.
+//! The speech encoder's GRUs: the input-side product and the recurrent one in SIMD registers.
 //!
-//! tract runs an ONNX GRU as `GruSeq`: the input-side product once over the whole sequence
-//! (a graph matrix product), then per step the recurrent product `R · h` through its generic
-//! matrix kernel and the gate arithmetic. At hidden 128 that per-step product is a 384×128
-//! matrix-vector product whose 196 KB weight comes from L2 on every step, and it takes about
-//! three quarters of the op. [`RecurrentGru`] keeps the 384 accumulators in registers (24 zmm on
-//! AVX-512) and streams the weight once per step in the order it is used.
+//! tract runs an ONNX GRU as `GruSeq`: the input-side product `X · Wᵀ` once over the whole
+//! sequence (a graph matrix product, 28–32 GMAC/s on the encoder's 72 × 384 × 128 shapes, split
+//! in two around the concatenation of the previous layer's directions), then per step the
+//! recurrent product `R · h` through its generic matrix kernel and the gate arithmetic. At
+//! hidden 128 that per-step product is a 384×128 matrix-vector product whose 196 KB weight comes
+//! from L2 on every step. [`RecurrentGru`] does both products itself: the input side blocked as
+//! 6 steps × 64 rows in 24 registers (AVX-512), the recurrent side with all 384 accumulators in
+//! registers, streaming the weight once per step in the order it is used.
 //!
-//! The int8 bundle's `R` is int8 per row behind a constant `DequantizeLinear` that tract folds to
-//! f32 at load; widening int8 weights in registers was measured slower than reading the f32
-//! ones here (`vpmovsxbd` + `vcvtdq2ps` per vector leave the AVX-512 ports busier than L2 is),
-//! so both bundles run the same f32 product. The op is tract's `GruSeq` to float rounding: same
-//! gate order and arithmetic, same `sigmoid` and `tanh` kernels.
+//! The int8 bundle's `W` and `R` are int8 per row behind constant `DequantizeLinear`s that
+//! tract folds to f32 at load; widening int8 weights in registers was measured slower than
+//! reading the f32 ones here (`vpmovsxbd` + `vcvtdq2ps` per vector leave the AVX-512 ports
+//! busier than L2 is), so both bundles run the same f32 products. The op is tract's `GruSeq` to
+//! float rounding: same gate order and arithmetic, same `sigmoid` and `tanh` kernels.
 
 use tract_core::internal::*;
 use tract_core::ops::gru_seq::GruSeq;
 use tract_core::tract_linalg::routines::Func;
 
-use crate::simd::{self, Isa};
+use crate::simd::{self, Isa, ProjectionArgs};
 
-/// The op that replaces a projected, batch-1 `GruSeq` with a constant `R`.
+/// One GRU direction's weights as ONNX stores them (gate order z, r, h), row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct GruWeights<'a> {
+    /// `W`, `[3 · hidden, input]`.
+    pub w: &'a [f32],
+    /// `Wb`, `3 · hidden`.
+    pub wb: &'a [f32],
+    /// `R`, `[3 · hidden, hidden]`.
+    pub r: &'a [f32],
+    /// `Rb`, `3 · hidden`.
+    pub rb: &'a [f32],
+}
+
+/// The op that replaces a batch-1 `GruSeq` with constant weights.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecurrentGru {
     pub hidden: usize,
+    /// Input features per step.
+    pub input: usize,
     /// Runs the sequence last step first (the backward half of a bidirectional GRU).
     pub backward: bool,
     /// Whether the `Y` output holds every step (otherwise it is empty, as `GruSeq` does).
@@ -31,83 +48,125 @@ pub struct RecurrentGru {
     /// session, `initial_h` seeding the first call only.
     pub reset_every_turn: bool,
     pub isa: Isa,
+    /// `W` packed as `[row chunk][input][chunk rows]`, rows padded with zeros to whole chunks
+    /// of [`Isa::projection_rows`].
+    input_weights: Arc<Tensor>,
+    /// `Wb`, zero-padded like `W`'s rows.
+    input_bias: Arc<Tensor>,
     /// `R` packed as `[row chunk][hidden column][chunk rows]`, rows padded with zeros to whole
     /// chunks of [`Isa::recurrent_rows`].
     weights: Arc<Tensor>,
-    /// `R`'s bias, `3 · hidden` values (zeros without one).
+    /// `Rb`, `3 · hidden` values.
     bias: Arc<Tensor>,
 }
 
+/// `m` (`[rows, cols]` row-major) as `[row chunk][col][chunk]`, rows zero-padded to whole
+/// chunks.
+fn pack_columns(m: &[f32], cols: usize, chunk: usize) -> Vec<f32> {
+    let rows = m.len() / cols;
+    let mut packed = vec![0f32; rows.div_ceil(chunk) * chunk * cols];
+    for (i, row) in m.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            packed[(i / chunk * cols + j) * chunk + i % chunk] = v;
+        }
+    }
+    packed
+}
+
 impl RecurrentGru {
-    /// `r` is `[3 · hidden, hidden]` row-major in ONNX gate order (z, r, h), `bias` its
-    /// `3 · hidden` values.
     pub fn new(
         hidden: usize,
+        input: usize,
         isa: Isa,
-        r: &[f32],
-        bias: &[f32],
+        weights: GruWeights,
         backward: bool,
         emit_y: bool,
         reset_every_turn: bool,
     ) -> TractResult<Self> {
         let rows = 3 * hidden;
+        let GruWeights { w, wb, r, rb } = weights;
         ensure!(
-            hidden > 0 && r.len() == rows * hidden && bias.len() == rows,
-            "recurrent GRU: R of {} values and bias of {} for hidden {hidden}",
+            hidden > 0
+                && input > 0
+                && w.len() == rows * input
+                && wb.len() == rows
+                && r.len() == rows * hidden
+                && rb.len() == rows,
+            "recurrent GRU: W {}, Wb {}, R {}, Rb {} values for hidden {hidden}, input {input}",
+            w.len(),
+            wb.len(),
             r.len(),
-            bias.len()
+            rb.len()
         );
-        let chunk = isa.recurrent_rows();
-        let padded = rows.div_ceil(chunk) * chunk;
-        let mut packed = vec![0f32; padded * hidden];
-        for (i, row) in r.chunks_exact(hidden).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                packed[(i / chunk * hidden + j) * chunk + i % chunk] = v;
-            }
-        }
+        let mut input_bias = wb.to_vec();
+        input_bias.resize(
+            rows.div_ceil(isa.projection_rows()) * isa.projection_rows(),
+            0.0,
+        );
         Ok(RecurrentGru {
             hidden,
+            input,
             backward,
             emit_y,
             reset_every_turn,
             isa,
-            weights: Arc::new(tensor1(&packed)),
-            bias: Arc::new(tensor1(bias)),
+            input_weights: Arc::new(tensor1(&pack_columns(w, input, isa.projection_rows()))),
+            input_bias: Arc::new(tensor1(&input_bias)),
+            weights: Arc::new(tensor1(&pack_columns(r, hidden, isa.recurrent_rows()))),
+            bias: Arc::new(tensor1(rb)),
         })
     }
 
-    /// The whole sequence: `xw` is the input-side product plus its bias, `[steps, 3 · hidden]`
-    /// row-major; `h` holds the initial state and ends with the last one; `y`, when not empty,
-    /// receives every step's state (`[steps, hidden]`, in time order).
-    pub fn run(&self, xw: &[f32], h: &mut [f32], y: &mut [f32]) -> TractResult<()> {
+    /// The whole sequence: `x` is `[steps, input]` row-major; `h` holds the initial state and
+    /// ends with the last one; `y`, when not empty, receives every step's state
+    /// (`[steps, hidden]`, in time order).
+    pub fn run(&self, x: &[f32], h: &mut [f32], y: &mut [f32]) -> TractResult<()> {
         let n = self.hidden;
         ensure!(
-            xw.len().is_multiple_of(3 * n) && h.len() == n,
-            "recurrent GRU: {} input values and a state of {} for hidden {n}",
-            xw.len(),
-            h.len()
+            x.len().is_multiple_of(self.input) && h.len() == n,
+            "recurrent GRU: {} input values and a state of {} for input {}, hidden {n}",
+            x.len(),
+            h.len(),
+            self.input
         );
-        let steps = xw.len() / (3 * n);
+        let steps = x.len() / self.input;
         ensure!(y.is_empty() || y.len() == steps * n);
+        fn plain(t: &Tensor) -> TractResult<&[f32]> {
+            t.try_as_plain_ram()?.as_slice::<f32>()
+        }
+        let input_bias = plain(&self.input_bias)?;
+        let projected_rows = input_bias.len();
+        let mut xw = vec![0f32; steps * projected_rows];
+        let args = ProjectionArgs {
+            w: plain(&self.input_weights)?,
+            bias: input_bias,
+            x,
+            k: self.input,
+            rows: projected_rows,
+            out: &mut xw,
+        };
+        // SAFETY: the op is only built for an `isa` of `Isa::available()` (see
+        // `plan::substitute_recurrent_grus`), its weights packed for that isa's chunks; the
+        // buffers are sized as `ProjectionArgs` requires.
+        unsafe { simd::input_product(self.isa, args) };
+
         let sigmoid = Func::Sigmoid.ew_f32()?;
         let tanh = Func::Tanh.ew_f32()?;
         let chunk = self.isa.recurrent_rows();
         let mut rh = vec![0f32; (3 * n).div_ceil(chunk) * chunk];
         let mut gates = vec![0f32; 3 * n];
-        let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = plain(&self.bias)?;
+        let weights = plain(&self.weights)?;
         for step in 0..steps {
             let t = if self.backward {
                 steps - 1 - step
             } else {
                 step
             };
-            // SAFETY: the op is only built for an `isa` of `Isa::available()` (see
-            // `plan::substitute_recurrent_grus`); the weights were packed for its chunk size
-            // and `rh` holds whole chunks.
+            // SAFETY: as above; `rh` holds whole chunks.
             unsafe { simd::recurrent_product(self.isa, weights, h, &mut rh) };
             // tract's gate arithmetic (`gru_cell_rows`), in its order.
-            gates.copy_from_slice(&xw[t * 3 * n..][..3 * n]);
+            gates.copy_from_slice(&xw[t * projected_rows..][..3 * n]);
             for j in 0..2 * n {
                 gates[j] += rh[j] + bias[j];
             }
@@ -127,53 +186,60 @@ impl RecurrentGru {
         Ok(())
     }
 
-    /// The op for `node` if it is a `GruSeq` this kernel covers: input-side product already
-    /// projected out (tract does so above hidden 64), batch 1, constant `R`.
+    /// The op for `node` if it is a `GruSeq` this kernel covers: input-side product not yet
+    /// projected out (the model's constants propagated, not decluttered), batch 1, constant
+    /// `W`, `R` and bias.
     pub fn for_node(model: &TypedModel, node: &TypedNode, isa: Isa) -> TractResult<Option<Self>> {
         let Some(gru) = node.op_as::<GruSeq>() else {
             return Ok(None);
         };
         let h = gru.hidden;
-        // Inputs: [X·Wᵀ + Wb, R, (B), initial_h].
-        let expected_inputs = if gru.has_bias { 4 } else { 3 };
-        if !gru.projected || node.inputs.len() != expected_inputs || gru.chunk.abs() != 1 {
+        // Inputs: [X, W, R, (B), initial_h].
+        let expected_inputs = if gru.has_bias { 5 } else { 4 };
+        if gru.projected || node.inputs.len() != expected_inputs || gru.chunk.abs() != 1 {
             return Ok(None);
         }
         let x = model.outlet_fact(node.inputs[0])?;
-        if x.datum_type != f32::datum_type()
-            || x.rank() != 3
-            || x.shape[0] != 1.to_dim()
-            || x.shape[2] != (3 * h).to_dim()
-        {
-            return Ok(None);
-        }
-        let Some(r) = model.outlet_fact(node.inputs[1])?.konst.clone() else {
+        let Some(input) = x.shape.last().and_then(|d| d.to_usize().ok()) else {
             return Ok(None);
         };
-        if r.datum_type() != f32::datum_type() || r.len() != 3 * h * h {
+        if x.datum_type != f32::datum_type() || x.rank() != 3 || x.shape[0] != 1.to_dim() {
             return Ok(None);
         }
-        let bias = if gru.has_bias {
-            let Some(b) = model.outlet_fact(node.inputs[2])?.konst.clone() else {
+        let constant = |slot: usize, len: usize| -> TractResult<Option<Arc<Tensor>>> {
+            Ok(model
+                .outlet_fact(node.inputs[slot])?
+                .konst
+                .clone()
+                .filter(|t| t.datum_type() == f32::datum_type() && t.len() == len))
+        };
+        let (Some(w), Some(r)) = (constant(1, 3 * h * input)?, constant(2, 3 * h * h)?) else {
+            return Ok(None);
+        };
+        // B is Wb ‖ Rb.
+        let b = if gru.has_bias {
+            let Some(b) = constant(3, 6 * h)? else {
                 return Ok(None);
             };
-            if b.datum_type() != f32::datum_type() || b.len() != 6 * h {
-                return Ok(None);
-            }
-            // B is Wb ‖ Rb; Wb is already in input 0.
-            b.try_as_plain_ram()?.as_slice::<f32>()?[3 * h..].to_vec()
+            b.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()
         } else {
-            vec![0.0; 3 * h]
+            vec![0.0; 6 * h]
         };
         let h0 = model.outlet_fact(node.inputs[expected_inputs - 1])?;
         if h0.datum_type != f32::datum_type() || h0.shape.volume() != h.to_dim() {
             return Ok(None);
         }
+        let weights = GruWeights {
+            w: w.try_as_plain_ram()?.as_slice::<f32>()?,
+            wb: &b[..3 * h],
+            r: r.try_as_plain_ram()?.as_slice::<f32>()?,
+            rb: &b[3 * h..],
+        };
         Ok(Some(RecurrentGru::new(
             h,
+            input,
             isa,
-            r.try_as_plain_ram()?.as_slice::<f32>()?,
-            &bias,
+            weights,
             gru.chunk < 0,
             gru.emit_y,
             gru.reset_every_turn,
@@ -188,7 +254,8 @@ impl Op for RecurrentGru {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "hidden {} {}, [{}]",
+            "input {}, hidden {} {}, [{}]",
+            self.input,
             self.hidden,
             if self.backward { "backward" } else { "forward" },
             self.isa.name()
@@ -227,18 +294,18 @@ impl OpState for CarriedState {
             .downcast_ref::<RecurrentGru>()
             .context("RecurrentGru state on another op")?;
         let n = op.hidden;
-        let xw = &inputs[0];
+        let x = &inputs[0];
         ensure!(
-            xw.datum_type() == f32::datum_type()
-                && xw.rank() == 3
-                && xw.shape()[0] == 1
-                && xw.shape()[2] == 3 * n,
+            x.datum_type() == f32::datum_type()
+                && x.rank() == 3
+                && x.shape()[0] == 1
+                && x.shape()[2] == op.input,
             "RecurrentGru planned for f32 [1, steps, {}], got {:?} {:?}",
-            3 * n,
-            xw.datum_type(),
-            xw.shape()
+            op.input,
+            x.datum_type(),
+            x.shape()
         );
-        let steps = xw.shape()[1];
+        let steps = x.shape()[1];
         let initial = inputs[inputs.len() - 1]
             .try_as_plain_ram()?
             .as_slice::<f32>()?;
@@ -253,7 +320,7 @@ impl OpState for CarriedState {
         };
         let mut y = Tensor::zero::<f32>(&[1, if op.emit_y { steps } else { 0 }, n])?;
         op.run(
-            xw.try_as_plain_ram()?.as_slice::<f32>()?,
+            x.try_as_plain_ram()?.as_slice::<f32>()?,
             &mut h,
             y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
         )?;
@@ -286,7 +353,7 @@ impl TypedOp for RecurrentGru {
         let n = self.hidden;
         Ok(tvec!((
             Cost::FMA(f32::datum_type()),
-            inputs[0].shape[1].clone() * (3 * n * n)
+            inputs[0].shape[1].clone() * (3 * n * (n + self.input))
         )))
     }
 
@@ -295,20 +362,29 @@ impl TypedOp for RecurrentGru {
 
 #[cfg(test)]
 mod tests {
-    use crate::self_check::{gru_relative_error, TOLERANCE};
+    use super::{GruWeights, RecurrentGru};
+    use crate::self_check::{gru_relative_error, values, TOLERANCE};
     use crate::simd::Isa;
 
     #[test]
     fn every_path_matches_the_onnx_definition() {
         for isa in Isa::available() {
-            // The encoder's size, one under a whole chunk, and sizes that fill no chunk.
-            for &(hidden, steps) in &[(128, 20), (127, 6), (8, 5), (37, 7)] {
+            // The encoder's sizes, one under a whole chunk, sizes that fill no chunk, and step
+            // counts with and without a remainder of the input side's 6-step blocks.
+            for &(hidden, input, steps) in &[
+                (128, 129, 20),
+                (128, 256, 18),
+                (127, 40, 6),
+                (8, 3, 5),
+                (37, 64, 7),
+            ] {
                 for backward in [false, true] {
                     let err =
-                        gru_relative_error(isa, hidden, steps, backward, hidden as u64).unwrap();
+                        gru_relative_error(isa, hidden, input, steps, backward, hidden as u64)
+                            .unwrap();
                     assert!(
                         err < TOLERANCE,
-                        "{} hidden {hidden} backward {backward}: {err:e}",
+                        "{} hidden {hidden} input {input} backward {backward}: {err:e}",
                         isa.name()
                     );
                 }
@@ -321,13 +397,20 @@ mod tests {
         let Some(isa) = Isa::detect() else {
             return;
         };
-        let (n, steps) = (16, 4);
-        let r = crate::self_check::values(3 * n * n, 1);
-        let op = super::RecurrentGru::new(n, isa, &r, &vec![0.0; 3 * n], true, true, true).unwrap();
-        let xw = crate::self_check::values(steps * 3 * n, 2);
+        let (n, input, steps) = (16, 5, 4);
+        let (w, r) = (values(3 * n * input, 1), values(3 * n * n, 2));
+        let zeros = vec![0.0; 3 * n];
+        let weights = GruWeights {
+            w: &w,
+            wb: &zeros,
+            r: &r,
+            rb: &zeros,
+        };
+        let op = RecurrentGru::new(n, input, isa, weights, true, true, true).unwrap();
+        let x = values(steps * input, 3);
         let mut h = vec![0f32; n];
         let mut y = vec![0f32; steps * n];
-        op.run(&xw, &mut h, &mut y).unwrap();
+        op.run(&x, &mut h, &mut y).unwrap();
         // Backward: the last step computed is time 0.
         assert_eq!(h, y[..n]);
     }

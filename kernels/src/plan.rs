@@ -118,13 +118,16 @@ pub fn optimise(model: TypedModel) -> TractResult<TypedModel> {
 }
 
 /// [`optimise`] with the kernels chosen explicitly.
-pub fn optimise_with(model: TypedModel, options: PlanOptions) -> TractResult<TypedModel> {
+pub fn optimise_with(mut model: TypedModel, options: PlanOptions) -> TractResult<TypedModel> {
+    // The GRUs are taken before decluttering, which would move their input-side product out
+    // into the graph; with the constants propagated, their weights are constants.
+    if let Some(isa) = options.recurrent_gru {
+        model.prop_consts()?;
+        substitute_recurrent_grus(&mut model, isa)?;
+    }
     let mut model = model.into_decluttered()?;
     if let Some(isa) = options.direct_conv {
         substitute_direct_convs(&mut model, isa)?;
-    }
-    if let Some(isa) = options.recurrent_gru {
-        substitute_recurrent_grus(&mut model, isa)?;
     }
     if let Some(isa) = options.integer_conv {
         substitute_integer_convs(&mut model, isa)?;

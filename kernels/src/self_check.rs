@@ -5,7 +5,7 @@
 
 use crate::direct_conv::{DirectConv, Geometry};
 use crate::dot::DotIsa;
-use crate::gru::RecurrentGru;
+use crate::gru::{GruWeights, RecurrentGru};
 use crate::integer_conv::{self, IntegerConv};
 use crate::simd::Isa;
 
@@ -119,7 +119,10 @@ pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
             }
             for (i, hidden) in GRU_SIZES.into_iter().enumerate() {
                 for backward in [false, true] {
-                    worst = worst.max(gru_relative_error(isa, hidden, 9, backward, i as u64)?);
+                    let input = hidden + 1; // the first layer's width with the frame mask
+                    worst = worst.max(gru_relative_error(
+                        isa, hidden, input, 9, backward, i as u64,
+                    )?);
                 }
             }
             Ok(PathCheck {
@@ -137,26 +140,34 @@ pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
 pub fn gru_relative_error(
     isa: Isa,
     hidden: usize,
+    input: usize,
     steps: usize,
     backward: bool,
     seed: u64,
 ) -> Result<f32, String> {
     // PyTorch's initialisation range, so the gates are neither saturated nor linear.
     let scale = 1.0 / (hidden as f32).sqrt();
-    let r: Vec<f32> = values(3 * hidden * hidden, seed)
-        .iter()
-        .map(|v| v * scale)
-        .collect();
-    let xw = values(steps * 3 * hidden, seed + 1);
-    let bias = values(3 * hidden, seed + 2);
-    let h0 = values(hidden, seed + 3);
-    let op = RecurrentGru::new(hidden, isa, &r, &bias, backward, true, true)
+    let scaled =
+        |n: usize, seed: u64| -> Vec<f32> { values(n, seed).iter().map(|v| v * scale).collect() };
+    let (w, r) = (
+        scaled(3 * hidden * input, seed),
+        scaled(3 * hidden * hidden, seed + 1),
+    );
+    let (wb, rb) = (scaled(3 * hidden, seed + 2), scaled(3 * hidden, seed + 3));
+    let x = values(steps * input, seed + 4);
+    let h0 = values(hidden, seed + 5);
+    let weights = GruWeights {
+        w: &w,
+        wb: &wb,
+        r: &r,
+        rb: &rb,
+    };
+    let op = RecurrentGru::new(hidden, input, isa, weights, backward, true, true)
         .map_err(|e| format!("{e:#}"))?;
     let mut h = h0.clone();
     let mut got = vec![f32::NAN; steps * hidden];
-    op.run(&xw, &mut h, &mut got)
-        .map_err(|e| format!("{e:#}"))?;
-    let want = gru_reference(&xw, &r, &bias, &h0, backward);
+    op.run(&x, &mut h, &mut got).map_err(|e| format!("{e:#}"))?;
+    let want = gru_reference(&x, weights, &h0, backward);
     let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
     Ok(want
         .iter()
@@ -168,12 +179,22 @@ pub fn gru_relative_error(
         ))
 }
 
-/// ONNX's GRU from its definition in f64 (`linear_before_reset = 1`, gates z, r, h): `xw` is
-/// the input-side product with its bias, `[steps, 3·hidden]`; returns every step's state,
-/// `[steps, hidden]` in time order.
-pub fn gru_reference(xw: &[f32], r: &[f32], rb: &[f32], h0: &[f32], backward: bool) -> Vec<f64> {
+/// ONNX's GRU from its definition in f64 (`linear_before_reset = 1`, gates z, r, h): `x` is
+/// `[steps, input]`; returns every step's state, `[steps, hidden]` in time order.
+pub fn gru_reference(x: &[f32], weights: GruWeights, h0: &[f32], backward: bool) -> Vec<f64> {
+    let GruWeights { w, wb, r, rb } = weights;
     let n = h0.len();
-    let steps = xw.len() / (3 * n);
+    let input = w.len() / (3 * n);
+    let steps = x.len() / input;
+    let xw: Vec<f64> = (0..steps * 3 * n)
+        .map(|i| {
+            let (t, g) = (i / (3 * n), i % (3 * n));
+            wb[g] as f64
+                + (0..input)
+                    .map(|k| w[g * input + k] as f64 * x[t * input + k] as f64)
+                    .sum::<f64>()
+        })
+        .collect();
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     let mut h: Vec<f64> = h0.iter().map(|&v| v as f64).collect();
     let mut y = vec![0f64; steps * n];
@@ -185,9 +206,9 @@ pub fn gru_reference(xw: &[f32], r: &[f32], rb: &[f32], h0: &[f32], backward: bo
         let x = &xw[t * 3 * n..][..3 * n];
         h = (0..n)
             .map(|j| {
-                let z = sigmoid(x[j] as f64 + rh[j]);
-                let reset = sigmoid(x[n + j] as f64 + rh[n + j]);
-                let candidate = (x[2 * n + j] as f64 + reset * rh[2 * n + j]).tanh();
+                let z = sigmoid(x[j] + rh[j]);
+                let reset = sigmoid(x[n + j] + rh[n + j]);
+                let candidate = (x[2 * n + j] + reset * rh[2 * n + j]).tanh();
                 (1.0 - z) * candidate + z * h[j]
             })
             .collect();

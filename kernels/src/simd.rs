@@ -83,6 +83,23 @@ impl Isa {
         self.recurrent_vectors() * self.lanes()
     }
 
+    /// Vectors of rows the GRU's input-side product computes per pass.
+    pub const fn projection_vectors(self) -> usize {
+        match self {
+            Isa::Avx512 | Isa::Neon => 4,
+            Isa::Avx2 => 2,
+        }
+    }
+
+    /// Time steps the input-side product computes per pass: with [`Isa::projection_vectors`],
+    /// 24 (12 on AVX2) accumulators, each weight vector loaded serving this many steps.
+    pub const PROJECTION_STEPS: usize = 6;
+
+    /// Rows of the input-side product per pass (its weights are packed in chunks of this many).
+    pub const fn projection_rows(self) -> usize {
+        self.projection_vectors() * self.lanes()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512f",
@@ -147,6 +164,119 @@ unsafe fn matvec<V: Lanes, const ACC: usize>(weights: &[f32], x: &[f32], out: &m
         }
         for (v, a) in acc.iter().enumerate() {
             a.store(rows.as_mut_ptr().add(v * V::N));
+        }
+    }
+}
+
+/// `TT` steps of the input-side product for one chunk of `GV` vectors of rows:
+/// `out[t][g] = bias[g] + Σ_k W[g][k] · x[t][k]`, `W`'s chunk packed as `[k][GV · N]`. Each
+/// weight vector loaded serves `TT` steps, each input value broadcast `GV` vectors.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+#[inline(always)]
+unsafe fn project<V: Lanes, const GV: usize, const TT: usize>(
+    w: *const f32,
+    bias: *const f32,
+    x: *const f32,
+    k: usize,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    let mut acc = [[V::splat(0.0); GV]; TT];
+    for row in acc.iter_mut() {
+        for (v, a) in row.iter_mut().enumerate() {
+            *a = V::load(bias.add(v * V::N));
+        }
+    }
+    for kk in 0..k {
+        let mut wv = [V::splat(0.0); GV];
+        for (v, wv) in wv.iter_mut().enumerate() {
+            *wv = V::load(w.add((kk * GV + v) * V::N));
+        }
+        for (t, row) in acc.iter_mut().enumerate() {
+            let xt = *x.add(t * k + kk);
+            for v in 0..GV {
+                row[v] = row[v].fma(wv[v], xt);
+            }
+        }
+    }
+    for (t, row) in acc.iter().enumerate() {
+        for (v, a) in row.iter().enumerate() {
+            a.store(out.add(t * out_stride + v * V::N));
+        }
+    }
+}
+
+/// The whole input-side product, [`project`] over every chunk of rows and every `TT` steps
+/// (the last few one at a time).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+#[inline(always)]
+unsafe fn project_all<V: Lanes, const GV: usize, const TT: usize>(a: ProjectionArgs) {
+    let chunk = GV * V::N;
+    let steps = a.x.len() / a.k;
+    debug_assert!(a.rows.is_multiple_of(chunk) && a.w.len() == a.rows * a.k);
+    debug_assert!(a.bias.len() == a.rows && a.out.len() == steps * a.rows);
+    let (w, bias, x, out) = (
+        a.w.as_ptr(),
+        a.bias.as_ptr(),
+        a.x.as_ptr(),
+        a.out.as_mut_ptr(),
+    );
+    for c in 0..a.rows / chunk {
+        let (w, bias, out) = (
+            w.add(c * chunk * a.k),
+            bias.add(c * chunk),
+            out.add(c * chunk),
+        );
+        let mut t = 0;
+        while t + TT <= steps {
+            project::<V, GV, TT>(w, bias, x.add(t * a.k), a.k, out.add(t * a.rows), a.rows);
+            t += TT;
+        }
+        while t < steps {
+            project::<V, GV, 1>(w, bias, x.add(t * a.k), a.k, out.add(t * a.rows), a.rows);
+            t += 1;
+        }
+    }
+}
+
+/// What the GRU's input-side product reads and writes; see [`input_product`].
+pub(crate) struct ProjectionArgs<'a> {
+    /// `W` packed as `[row chunk][k][chunk rows]`, `rows × k` values.
+    pub w: &'a [f32],
+    /// `rows` values.
+    pub bias: &'a [f32],
+    /// The input, `[steps][k]`.
+    pub x: &'a [f32],
+    pub k: usize,
+    /// Rows of `W`, padded to whole chunks of `isa.projection_rows()`.
+    pub rows: usize,
+    /// `[steps][rows]`.
+    pub out: &'a mut [f32],
+}
+
+/// The GRU's input-side product for the whole sequence with `isa`'s blocking.
+///
+/// # Safety
+/// `isa` must run on this CPU (one of [`Isa::available`]) and the slices must hold what
+/// [`ProjectionArgs`] says, packed for `isa.projection_rows()`.
+pub(crate) unsafe fn input_product(isa: Isa, args: ProjectionArgs) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::project_avx512(args),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::project_avx2(args),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::project_neon(args),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = args;
+            unreachable!("{} is not an instruction set of this build", other.name())
         }
     }
 }
@@ -249,7 +379,7 @@ pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{matvec, plane, Isa, Lanes, PlaneArgs};
+    use super::{matvec, plane, project_all, Isa, Lanes, PlaneArgs, ProjectionArgs};
     use std::arch::x86_64::*;
 
     /// The two x86 vector types differ only in width and intrinsic names.
@@ -306,6 +436,18 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn project_avx512(args: ProjectionArgs) {
+        const ISA: Isa = Isa::Avx512;
+        project_all::<__m512, { ISA.projection_vectors() }, { Isa::PROJECTION_STEPS }>(args)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn project_avx2(args: ProjectionArgs) {
+        const ISA: Isa = Isa::Avx2;
+        project_all::<__m256, { ISA.projection_vectors() }, { Isa::PROJECTION_STEPS }>(args)
+    }
+
+    #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn matvec_avx512(w: &[f32], x: &[f32], out: &mut [f32]) {
         matvec::<__m512, { Isa::Avx512.recurrent_vectors() }>(w, x, out)
     }
@@ -318,7 +460,7 @@ mod x86 {
 
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{matvec, plane, Isa, Lanes, PlaneArgs};
+    use super::{matvec, plane, project_all, Isa, Lanes, PlaneArgs, ProjectionArgs};
     use std::arch::aarch64::*;
 
     impl Lanes for float32x4_t {
@@ -344,6 +486,11 @@ mod arm {
     pub(super) unsafe fn plane_neon(args: PlaneArgs) {
         const ISA: Isa = Isa::Neon;
         plane::<float32x4_t, { ISA.channel_block() }, { ISA.point_block() / 4 }>(args)
+    }
+
+    pub(super) unsafe fn project_neon(args: ProjectionArgs) {
+        const ISA: Isa = Isa::Neon;
+        project_all::<float32x4_t, { ISA.projection_vectors() }, { Isa::PROJECTION_STEPS }>(args)
     }
 
     pub(super) unsafe fn matvec_neon(w: &[f32], x: &[f32], out: &mut [f32]) {

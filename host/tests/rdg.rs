@@ -490,6 +490,39 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
     // Narrow convolutions stay f32 (`INT8_MIN_OUTPUT_CHANNELS`), wide ones must not.
     assert!(integer_products > 0);
 
+    // Where this CPU has our int8 direct convolution, the export's quantisation before and
+    // dequantisation after each int8 convolution fold into it.
+    if let Some(isa) = s2i_kernels::DotIsa::detect() {
+        use s2i_kernels::integer_conv::{Input, IntegerConv, Output};
+        use tract_onnx::prelude::*;
+        for usage in int8.kernels().iter().skip(1) {
+            let typed = tract_onnx::onnx()
+                .model_for_path(&usage.file)
+                .unwrap()
+                .into_typed()
+                .unwrap();
+            let options = s2i_kernels::PlanOptions {
+                integer_conv: Some(isa),
+                ..s2i_kernels::PlanOptions::stock()
+            };
+            let plan = s2i_kernels::plan::optimise_with(typed, options).unwrap();
+            let convs: Vec<&IntegerConv> = plan
+                .nodes()
+                .iter()
+                .filter_map(|n| n.op_as::<IntegerConv>())
+                .collect();
+            println!(
+                "{}: {} int8 direct convolutions",
+                usage.file.display(),
+                convs.len()
+            );
+            for conv in convs {
+                assert!(matches!(conv.input, Input::Quantised(_)), "{conv:?}");
+                assert!(matches!(conv.output, Output::Dequantised(_)), "{conv:?}");
+            }
+        }
+    }
+
     // --verify refuses each kind of damage, naming the problem.
     let damaged = |name: &str, damage: &dyn Fn(&Path)| -> String {
         let copy = dir.path().join(name);

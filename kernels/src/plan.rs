@@ -5,7 +5,7 @@ use tract_core::internal::*;
 use crate::direct_conv::DirectConv;
 use crate::dot::DotIsa;
 use crate::gru::RecurrentGru;
-use crate::integer_conv::IntegerConv;
+use crate::integer_conv::{self, IntegerConv};
 use crate::simd::Isa;
 
 /// Environment variable that chooses the direct convolution's path: `off` keeps tract's own
@@ -193,7 +193,9 @@ pub fn substitute_recurrent_grus(model: &mut TypedModel, isa: Isa) -> TractResul
     Ok(replaced)
 }
 
-/// Replaces every integer `Conv` that [`IntegerConv::for_node`] covers; returns how many.
+/// Replaces every integer `Conv` that [`IntegerConv::for_node`] covers, with the export's
+/// quantisation before it and dequantisation after it folded in where the graph has them;
+/// returns how many.
 pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractResult<usize> {
     ensure!(
         DotIsa::available().contains(&isa),
@@ -206,11 +208,32 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
         let Some(op) = IntegerConv::for_node(model, node, isa)? else {
             continue;
         };
+        let quantised = integer_conv::quantisation_before(model, node)?;
+        let parts = integer_conv::dequantisation_after(model, node, op.geometry.c_out)?;
+        let op = op.fused(
+            quantised.as_ref().map(|q| q.1),
+            parts.as_ref().map(|p| {
+                p.iter()
+                    .map(|(f, s, b, _)| (*f, s.clone(), b.clone()))
+                    .collect()
+            }),
+        )?;
         let mut patch = TypedModelPatch::new(format!("integer-conv {}", node.name));
-        let x = patch.tap_model(model, node.inputs[0])?;
-        let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
-        patch.obliterate(id)?;
+        let x = patch.tap_model(model, quantised.map_or(node.inputs[0], |q| q.0))?;
+        let outputs = patch.wire_node(&node.name, op, &[x])?;
+        match parts {
+            // The dequantised outputs replace the graph's Adds; the Conv and the element-wise
+            // nodes between go with the dead code.
+            Some(parts) => {
+                for ((_, _, _, add), y) in parts.iter().zip(&outputs) {
+                    patch.shunt_outside(model, *add, *y)?;
+                }
+            }
+            None => {
+                patch.shunt_outside(model, OutletId::new(id, 0), outputs[0])?;
+                patch.obliterate(id)?;
+            }
+        }
         patch.apply(model)?;
         replaced += 1;
     }

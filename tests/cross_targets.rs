@@ -156,4 +156,13 @@ fn aarch64_kernels_match_their_definitions_under_qemu() {
             && printed.contains("matches the definition"),
         "{printed}"
     );
+    // qemu's default CPU has the Armv8.2 dot product, as a Pi 5 does.
+    assert!(
+        printed.contains("int8 direct convolution on neon+dotprod"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("neon+dotprod: 3 int8 convolution layers, exactly the definition"),
+        "{printed}"
+    );
 }

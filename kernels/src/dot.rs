@@ -1,9 +1,10 @@
 //! The integer direct convolution's inner loop: 8-bit dot products into 32-bit lanes
 //! (`vpdpbusd`), once per instruction set that has them.
 //!
-//! Each 32-bit lane holds one output point and sums four input channels at once (unsigned
-//! input bytes times signed weight bytes), so the input is laid out in channel quads and every
-//! weight load is the four bytes of one quad, broadcast.
+//! Each 32-bit lane holds one output point and sums four input channels at once, so the input
+//! is laid out in channel quads and every weight load is the four bytes of one quad, broadcast.
+//! x86's `vpdpbusd` multiplies unsigned input bytes by signed weights, so there the input is
+//! offset by 128 ([`DotIsa::input_offset`]); Arm's `sdot` multiplies signed by signed.
 
 /// The instruction set an integer direct convolution runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +13,9 @@ pub enum DotIsa {
     Avx512Vnni,
     /// x86-64 AVX-VNNI (the VEX form): 8 points per vector, 4 channels × 24 points in 12 ymm.
     AvxVnni,
+    /// AArch64 dot product (`sdot`, Armv8.2: Raspberry Pi 5, Jetson Orin; not the Pi 4's
+    /// Cortex-A72): 4 points per vector, 4 channels × 16 points in 16 q registers.
+    NeonDot,
 }
 
 impl DotIsa {
@@ -37,14 +41,27 @@ impl DotIsa {
                 v.push(DotIsa::AvxVnni);
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            v.push(DotIsa::NeonDot);
+        }
         v
+    }
+
+    /// What the kernel adds to each int8 input byte: 128 where the instruction takes the input
+    /// unsigned, 0 where it takes it signed.
+    pub const fn input_offset(self) -> u8 {
+        match self {
+            DotIsa::Avx512Vnni | DotIsa::AvxVnni => 0x80,
+            DotIsa::NeonDot => 0,
+        }
     }
 
     /// Output channels computed together.
     pub const fn channel_block(self) -> usize {
         match self {
             DotIsa::Avx512Vnni => 8,
-            DotIsa::AvxVnni => 4,
+            DotIsa::AvxVnni | DotIsa::NeonDot => 4,
         }
     }
 
@@ -53,6 +70,7 @@ impl DotIsa {
         match self {
             DotIsa::Avx512Vnni => 32,
             DotIsa::AvxVnni => 24,
+            DotIsa::NeonDot => 16,
         }
     }
 
@@ -60,13 +78,14 @@ impl DotIsa {
         match self {
             DotIsa::Avx512Vnni => "avx512vnni",
             DotIsa::AvxVnni => "avxvnni",
+            DotIsa::NeonDot => "neon+dotprod",
         }
     }
 }
 
 /// What one channel block's computation reads and writes; see [`plane`].
 pub(crate) struct DotPlaneArgs<'a> {
-    /// The padded input as unsigned bytes (`x + 128`), `[quad][point][4 channels]`: `quads`
+    /// The padded input as bytes (`x` plus the path's input offset), `[quad][point][4 channels]`: `quads`
     /// planes of `plane` points, plus the slack the last block's widest tap reads past the end.
     pub input: &'a [u8],
     pub quads: usize,
@@ -76,7 +95,7 @@ pub(crate) struct DotPlaneArgs<'a> {
     /// The block's weights as `[quad][tap][channel_block]`, each the four signed bytes of one
     /// quad packed little-endian in an `i32`.
     pub weights: &'a [i32],
-    /// Per channel: what the accumulation starts from (`-128 · Σ w`, undoing the input's
+    /// Per channel: what the accumulation starts from (`-offset · Σ w`, undoing the input's
     /// offset).
     pub start: &'a [i32],
     /// The block's output planes, `channel_block` of `points` values each.
@@ -85,21 +104,27 @@ pub(crate) struct DotPlaneArgs<'a> {
 }
 
 /// A vector of i32 lanes that accumulates 8-bit dot products.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 trait DotLanes: Copy {
     const N: usize;
     unsafe fn splat(x: i32) -> Self;
     /// `N` lanes of four input bytes each.
     unsafe fn load(p: *const u8) -> Self;
     unsafe fn store(self, p: *mut i32);
-    /// Each lane plus the dot product of its four unsigned bytes of `a` with the four signed
+    /// Each lane plus the dot product of its four input bytes of `a` with the four signed
     /// bytes of `w`.
     unsafe fn dot(self, a: Self, w: i32) -> Self;
 }
 
 /// The integer convolution over one plane, `CO` channels × `XV` vectors of points per step:
 /// the same blocking as the f32 kernel (`simd::plane`), four input channels per instruction.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 #[inline(always)]
 unsafe fn plane<V: DotLanes, const CO: usize, const XV: usize>(a: DotPlaneArgs) {
     let block = XV * V::N;
@@ -156,6 +181,8 @@ pub(crate) unsafe fn run(isa: DotIsa, args: DotPlaneArgs) {
         DotIsa::Avx512Vnni => x86::plane_avx512vnni(args),
         #[cfg(target_arch = "x86_64")]
         DotIsa::AvxVnni => x86::plane_avxvnni(args),
+        #[cfg(target_arch = "aarch64")]
+        DotIsa::NeonDot => arm::plane_neondot(args),
         #[allow(unreachable_patterns)]
         other => {
             let _ = args;
@@ -219,5 +246,47 @@ mod x86 {
     pub(super) unsafe fn plane_avxvnni(args: DotPlaneArgs) {
         const ISA: DotIsa = DotIsa::AvxVnni;
         plane::<__m256i, { ISA.channel_block() }, { ISA.point_block() / 8 }>(args)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use super::{plane, DotIsa, DotLanes, DotPlaneArgs};
+    use std::arch::aarch64::*;
+
+    impl DotLanes for int32x4_t {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn splat(x: i32) -> Self {
+            vdupq_n_s32(x)
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const u8) -> Self {
+            vld1q_s32(p as *const i32)
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut i32) {
+            vst1q_s32(p, self)
+        }
+        #[inline(always)]
+        unsafe fn dot(self, a: Self, w: i32) -> Self {
+            // `vdotq_s32` is not stable Rust yet; the instruction is (Armv8.2 dotprod).
+            let mut acc = self;
+            let w = vdupq_n_s32(w);
+            core::arch::asm!(
+                "sdot {acc:v}.4s, {a:v}.16b, {w:v}.16b",
+                acc = inout(vreg) acc,
+                a = in(vreg) a,
+                w = in(vreg) w,
+                options(pure, nomem, nostack)
+            );
+            acc
+        }
+    }
+
+    #[target_feature(enable = "neon,dotprod")]
+    pub(super) unsafe fn plane_neondot(args: DotPlaneArgs) {
+        const ISA: DotIsa = DotIsa::NeonDot;
+        plane::<int32x4_t, { ISA.channel_block() }, { ISA.point_block() / 4 }>(args)
     }
 }

@@ -3,9 +3,10 @@
 //! planes the im2col costs more than the product (stage 2's up-sampling: 0.55 ms against
 //! 0.34 ms), so this computes it directly, as `direct_conv` does for f32.
 //!
-//! The input is copied once into zero-bordered planes of unsigned bytes (`x + 128`) with four
-//! channels interleaved per point, which is what `vpdpbusd` multiplies; the offset is undone
-//! exactly by starting each channel's sum at `-128 · Σ w`. Integer arithmetic: the result is
+//! The input is copied once into zero-bordered planes of bytes with four channels interleaved
+//! per point, which is what `vpdpbusd` (x86, unsigned input: `x + 128`) and `sdot` (Arm,
+//! signed) multiply; x86's offset is undone exactly by starting each channel's sum at
+//! `-128 · Σ w`. Integer arithmetic: the result is
 //! the same, bit for bit, as tract's and onnxruntime's.
 //!
 //! The export writes each int8 convolution as `Mul(1/s) → Round → Clip → Cast(int8) →
@@ -71,7 +72,7 @@ pub struct IntegerConv {
     /// `[channel block][quad][tap][channel_block]`, four weight bytes per `i32`, zero past the
     /// last channel and the last input channel.
     weights: Arc<Tensor>,
-    /// Per output channel (padded to whole blocks): `-128 · Σ w`.
+    /// Per output channel (padded to whole blocks): `-offset · Σ w`.
     start: Arc<Tensor>,
 }
 
@@ -98,10 +99,17 @@ impl Geometry {
 /// `c_in` at 128 (a zero input), plus the slack the last block's widest tap reads past the end.
 /// Written point by point, four channels at a time, so that it vectorises.
 #[inline(always)]
-fn fill_padded<T: Copy>(g: &Geometry, input: &[T], padded: &mut Vec<u32>, byte: impl Fn(T) -> u32) {
+fn fill_padded<T: Copy>(
+    g: &Geometry,
+    input: &[T],
+    padded: &mut Vec<u32>,
+    offset: u8,
+    byte: impl Fn(T) -> u32,
+) {
     let (wp, plane, hw) = (g.padded_w(), g.plane(), g.h * g.w);
     padded.clear();
-    padded.resize(g.quads() * plane + g.kw - 1, 0x8080_8080);
+    let zero = u32::from_le_bytes([offset; 4]);
+    padded.resize(g.quads() * plane + g.kw - 1, zero);
     for q in 0..g.quads() {
         let channel = |lane: usize| input.get((4 * q + lane) * hw..(4 * q + lane + 1) * hw);
         let lanes = [channel(0), channel(1), channel(2), channel(3)];
@@ -118,7 +126,7 @@ fn fill_padded<T: Copy>(g: &Geometry, input: &[T], padded: &mut Vec<u32>, byte: 
             } else {
                 for (x, o) in out.iter_mut().enumerate() {
                     *o = (0..4).fold(0, |word, lane| {
-                        word | row(lane).map_or(0x80, |r| byte(r[x])) << (8 * lane)
+                        word | row(lane).map_or(offset as u32, |r| byte(r[x])) << (8 * lane)
                     });
                 }
             }
@@ -167,7 +175,7 @@ impl IntegerConv {
                     let w = kernel[(o * g.c_in + i) * n_taps + t];
                     let word = ((b * quads + i / 4) * n_taps + t) * co_block + j;
                     bytes[word * 4 + i % 4] = w;
-                    start[o] -= 128 * w as i32;
+                    start[o] -= isa.input_offset() as i32 * w as i32;
                 }
             }
         }
@@ -366,22 +374,23 @@ fn bytemuck_bytes(words: &[u32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
 }
 
-/// An int8 value as the kernel's unsigned byte (plus 128).
+/// An int8 value as the kernel's byte (plus the path's offset: flipping the sign bit adds
+/// 128).
 #[inline(always)]
-fn int8_byte(v: i8) -> u32 {
-    (v as u8 ^ 0x80) as u32
+fn int8_byte(v: i8, offset: u8) -> u32 {
+    (v as u8 ^ offset) as u32
 }
 
 /// The graph's quantisation of one f32 value, as the kernel's byte (`[inv_scale, lo, hi]`).
 /// Clamping before rounding gives the graph's result (the bounds are integers) and keeps the
 /// rounding trick in its range.
 #[inline(always)]
-fn quantised_byte(v: f32, [inv_scale, lo, hi]: [f32; 3]) -> u32 {
+fn quantised_byte(v: f32, [inv_scale, lo, hi]: [f32; 3], offset: u8) -> u32 {
     let clamped = round_half_even((v * inv_scale).max(lo).min(hi));
     // SAFETY: `max` and `min` turn NaN and infinities into the bounds, so `clamped` is a
     // finite integer within ±128.
     let q: i32 = unsafe { clamped.to_int_unchecked() };
-    (q as u32 ^ 0x80) & 0xff
+    (q as u32 ^ offset as u32) & 0xff
 }
 
 /// The graph's Cast, Mul and Add on one output row, one rounding each (no fusing).
@@ -397,6 +406,7 @@ fn dequantise_row(out: &mut [f32], acc: &[i32], scale: f32, bias: f32) {
 mod wide {
     use super::*;
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
     macro_rules! wide_loops {
         ($features:literal, $quantise:ident, $int8:ident, $dequantise:ident) => {
             #[target_feature(enable = $features)]
@@ -405,12 +415,13 @@ mod wide {
                 x: &[f32],
                 padded: &mut Vec<u32>,
                 q: [f32; 3],
+                offset: u8,
             ) {
-                fill_padded(g, x, padded, |v| quantised_byte(v, q))
+                fill_padded(g, x, padded, offset, |v| quantised_byte(v, q, offset))
             }
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn $int8(g: &Geometry, x: &[i8], padded: &mut Vec<u32>) {
-                fill_padded(g, x, padded, int8_byte)
+            pub(super) unsafe fn $int8(g: &Geometry, x: &[i8], padded: &mut Vec<u32>, offset: u8) {
+                fill_padded(g, x, padded, offset, |v| int8_byte(v, offset))
             }
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $dequantise(out: &mut [f32], acc: &[i32], scale: f32, bias: f32) {
@@ -435,26 +446,28 @@ mod wide {
         padded: &mut Vec<u32>,
         q: [f32; 3],
     ) {
+        let offset = isa.input_offset();
         // SAFETY: `isa` is one of `DotIsa::available()`, whose features include these.
         match isa {
             #[cfg(target_arch = "x86_64")]
-            DotIsa::Avx512Vnni => unsafe { quantise_avx512(g, x, padded, q) },
+            DotIsa::Avx512Vnni => unsafe { quantise_avx512(g, x, padded, q, offset) },
             #[cfg(target_arch = "x86_64")]
-            DotIsa::AvxVnni => unsafe { quantise_avx2(g, x, padded, q) },
+            DotIsa::AvxVnni => unsafe { quantise_avx2(g, x, padded, q, offset) },
             #[allow(unreachable_patterns)]
-            _ => fill_padded(g, x, padded, |v| quantised_byte(v, q)),
+            _ => fill_padded(g, x, padded, offset, |v| quantised_byte(v, q, offset)),
         }
     }
 
     pub(super) fn int8(isa: DotIsa, g: &Geometry, x: &[i8], padded: &mut Vec<u32>) {
+        let offset = isa.input_offset();
         // SAFETY: as above.
         match isa {
             #[cfg(target_arch = "x86_64")]
-            DotIsa::Avx512Vnni => unsafe { int8_avx512(g, x, padded) },
+            DotIsa::Avx512Vnni => unsafe { int8_avx512(g, x, padded, offset) },
             #[cfg(target_arch = "x86_64")]
-            DotIsa::AvxVnni => unsafe { int8_avx2(g, x, padded) },
+            DotIsa::AvxVnni => unsafe { int8_avx2(g, x, padded, offset) },
             #[allow(unreachable_patterns)]
-            _ => fill_padded(g, x, padded, int8_byte),
+            _ => fill_padded(g, x, padded, offset, |v| int8_byte(v, offset)),
         }
     }
 

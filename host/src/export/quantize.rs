@@ -89,12 +89,17 @@ pub fn activation_scale(max_abs: f32) -> f32 {
     }
 }
 
-/// The fewest output channels (rows of the matrix product) for which an int8 convolution beats
-/// the f32 one under tract: the int8 path pays an im2col of its own and the quantisation of its
-/// input per input element, which only a tall enough product pays back. Measured on the edge
-/// generator's stage 2 at 64² (`device/examples/profile_bundle.rs`): 16 and 32 outputs run
-/// 1.2–1.6× slower in int8 than f32, the fused up-sampling convolution's 64 outputs 1.3× faster.
-pub const INT8_MIN_OUTPUT_CHANNELS: i64 = 64;
+/// The fewest output channels for which an int8 convolution beats the f32 one on the board.
+/// Under tract alone it was 64: its int8 path pays an im2col of its own and separate
+/// quantisation passes, which only a tall product paid back (16 and 32 outputs ran 1.2–1.6×
+/// slower than f32). With `s2i-kernels`' int8 direct convolution (VNNI on x86, `sdot` on an
+/// Armv8.2 board such as the Pi 5), which folds the quantisation in, the edge generator's
+/// 16- and 32-output convolutions at 64² run 2.2–2.6× faster than our f32 direct convolution
+/// (stage 2, `device/examples/profile_bundle.rs` on the bench bundle: 1.85 → 1.42 ms) and the
+/// images stay within 45 dB of f32. Below 16 (the 3-channel image heads) the output channel
+/// blocks would be mostly empty. A CPU with neither instruction (a Pi 4's Cortex-A72) runs the
+/// int8 files slower than the f32 ones and should use those.
+pub const INT8_MIN_OUTPUT_CHANNELS: i64 = 16;
 
 /// Whether a convolution with `outputs` output channels goes int8 in an int8 graph.
 pub fn runs_faster_in_int8(outputs: i64) -> bool {

@@ -491,7 +491,7 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
     assert!(integer_products > 0);
 
     // Where this CPU has our int8 direct convolution, the export's quantisation before and
-    // dequantisation after each int8 convolution fold into it.
+    // dequantisation (and GLU) after each int8 convolution fold into it, bit for bit.
     if let Some(isa) = s2i_kernels::DotIsa::detect() {
         use s2i_kernels::integer_conv::{Input, IntegerConv, Output};
         use tract_onnx::prelude::*;
@@ -505,7 +505,7 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
                 integer_conv: Some(isa),
                 ..s2i_kernels::PlanOptions::stock()
             };
-            let plan = s2i_kernels::plan::optimise_with(typed, options).unwrap();
+            let plan = s2i_kernels::plan::optimise_with(typed.clone(), options).unwrap();
             let convs: Vec<&IntegerConv> = plan
                 .nodes()
                 .iter()
@@ -516,9 +516,35 @@ fn export_writes_a_bundle_that_tract_and_onnxruntime_agree_on_and_verify_guards(
                 usage.file.display(),
                 convs.len()
             );
-            for conv in convs {
+            assert!(!convs.is_empty());
+            for conv in &convs {
                 assert!(matches!(conv.input, Input::Quantised(_)), "{conv:?}");
-                assert!(matches!(conv.output, Output::Dequantised(_)), "{conv:?}");
+                assert!(
+                    matches!(conv.output, Output::Dequantised(_) | Output::Gated { .. }),
+                    "{conv:?}"
+                );
+            }
+            // Folding changes no value: the same f32 operations in the same order.
+            let inputs: TVec<TValue> = (0..typed.inputs.len())
+                .map(|i| {
+                    let fact = typed.input_fact(i).unwrap();
+                    let shape = fact.shape.as_concrete().unwrap().to_vec();
+                    let n: usize = shape.iter().product();
+                    let values = s2i_kernels::self_check::values(n, i as u64);
+                    Tensor::from_shape(&shape, &values).unwrap().into_tvalue()
+                })
+                .collect();
+            let stock = s2i_kernels::PlanOptions::stock();
+            let stock = s2i_kernels::plan::optimise_with(typed, stock).unwrap();
+            let want = stock.into_runnable().unwrap().run(inputs.clone()).unwrap();
+            let got = plan.into_runnable().unwrap().run(inputs).unwrap();
+            for (a, b) in want.iter().zip(&got) {
+                assert_eq!(
+                    a.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap(),
+                    b.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap(),
+                    "{}",
+                    usage.file.display()
+                );
             }
         }
     }

@@ -22,7 +22,6 @@ use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::cast::Cast;
 use tract_core::ops::cnn::Conv;
 use tract_core::ops::element_wise::ElementWiseOp;
-use tract_core::tract_linalg::routines::Func;
 
 use crate::direct_conv::Geometry;
 use crate::dot::{self, DotIsa, DotPlaneArgs};
@@ -60,12 +59,6 @@ pub enum Output {
     Int32,
     /// f32 outputs, one per part (the graph may have split the channels, as the GLU does).
     Dequantised(Vec<DequantisedPart>),
-    /// The GLU the graph applies next, `value · sigmoid(gate)`, as one f32 output (the value
-    /// channels come first, so each gate channel finds its value written).
-    Gated {
-        value: DequantisedPart,
-        gate: DequantisedPart,
-    },
 }
 
 /// The op that replaces an eligible integer `Conv` (`ConvInteger` with no zero points), with
@@ -238,33 +231,6 @@ impl IntegerConv {
         Ok(self)
     }
 
-    /// The op writing `value · sigmoid(gate)` of its two dequantised parts (value first) as
-    /// one output, as the GLU after it in the graph does.
-    pub fn gated(mut self) -> TractResult<Self> {
-        let Output::Dequantised(parts) = &self.output else {
-            bail!("integer convolution: only dequantised outputs can be gated");
-        };
-        let [value, gate] = parts.as_slice() else {
-            bail!(
-                "integer convolution: a GLU needs two parts, not {}",
-                parts.len()
-            );
-        };
-        ensure!(
-            value.len == gate.len && value.first + value.len <= gate.first,
-            "integer convolution: GLU value {}+{} must come before gate {}+{}",
-            value.first,
-            value.len,
-            gate.first,
-            gate.len
-        );
-        self.output = Output::Gated {
-            value: value.clone(),
-            gate: gate.clone(),
-        };
-        Ok(self)
-    }
-
     /// Runs the channel blocks over `padded` and hands each output channel's plane (output rows
     /// of the padded width) to `write`.
     fn convolve(
@@ -397,7 +363,6 @@ impl IntegerConv {
                 .iter()
                 .map(|p| [1, p.len, g.out_h(), g.out_w()])
                 .collect(),
-            Output::Gated { value, .. } => vec![[1, value.len, g.out_h(), g.out_w()]],
         }
     }
 }
@@ -676,34 +641,6 @@ pub(crate) fn dequantisation_after(
     Ok(Some(parts).filter(|p: &Vec<FoundPart>| !p.is_empty()))
 }
 
-/// The GLU the graph applies to two dequantised outputs (`Mul(value, Sigmoid(gate))`, each
-/// output read by it alone): the index of the value part and the Mul's outlet.
-pub(crate) fn glu_after(model: &TypedModel, outputs: &[OutletId]) -> Option<(usize, OutletId)> {
-    let [a, b] = outputs else {
-        return None;
-    };
-    let only = |o: &OutletId| match model.outlet_successors(*o) {
-        [one] => Some(model.node(one.node)),
-        _ => None,
-    };
-    for (value, gate, value_index) in [(a, b, 0), (b, a, 1)] {
-        let (Some(mul), Some(sigmoid)) = (only(value), only(gate)) else {
-            continue;
-        };
-        let is_sigmoid = sigmoid
-            .op_as::<ElementWiseOp>()
-            .is_some_and(|op| op.1.is_none() && op.0.name() == "Sigmoid");
-        if !is_sigmoid || !is_bin(mul, "Mul") || only(&OutletId::new(sigmoid.id, 0))?.id != mul.id {
-            continue;
-        }
-        let inputs = [mul.inputs[0], mul.inputs[1]];
-        if inputs.contains(value) && inputs.contains(&OutletId::new(sigmoid.id, 0)) {
-            return Some((value_index, OutletId::new(mul.id, 0)));
-        }
-    }
-    None
-}
-
 impl Op for IntegerConv {
     fn name(&self) -> StaticName {
         "IntegerConv".into()
@@ -731,7 +668,6 @@ impl Op for IntegerConv {
             match &self.output {
                 Output::Int32 => String::new(),
                 Output::Dequantised(parts) => format!(", {} f32 output(s)", parts.len()),
-                Output::Gated { .. } => ", its GLU applied".to_string(),
             }
         )])
     }
@@ -832,51 +768,6 @@ impl EvalOp for IntegerConv {
                     drop(rams);
                     Ok(outs.into_iter().map(|t| t.into_tvalue()).collect())
                 }
-                Output::Gated { value, gate } => {
-                    // SAFETY: every value channel is written below.
-                    let mut y = unsafe { Tensor::uninitialized::<f32>(&[1, value.len, oh, ow])? };
-                    let sigmoid = Func::Sigmoid.ew_f32()?;
-                    let plain = |t: &Arc<Tensor>| -> TractResult<Vec<f32>> {
-                        Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
-                    };
-                    let (vs, vb) = (plain(&value.scale)?, plain(&value.bias)?);
-                    let (gs, gb) = (plain(&gate.scale)?, plain(&gate.bias)?);
-                    let mut gate_plane = vec![0f32; oh * ow];
-                    let mut failed = None;
-                    {
-                        let mut ram = y.try_as_plain_ram_mut()?;
-                        let out = ram.as_slice_mut::<f32>()?;
-                        self.convolve(padded, planes, |c, plane| {
-                            if (value.first..value.first + value.len).contains(&c) {
-                                let k = c - value.first;
-                                for yy in 0..oh {
-                                    let row = &mut out[(k * oh + yy) * ow..][..ow];
-                                    let acc = &plane[yy * wp..][..ow];
-                                    wide::dequantise(self.isa, row, acc, vs[k], vb[k]);
-                                }
-                            } else if (gate.first..gate.first + gate.len).contains(&c) {
-                                let k = c - gate.first;
-                                for yy in 0..oh {
-                                    let row = &mut gate_plane[yy * ow..][..ow];
-                                    let acc = &plane[yy * wp..][..ow];
-                                    wide::dequantise(self.isa, row, acc, gs[k], gb[k]);
-                                }
-                                // tract's own sigmoid kernel, then the GLU's product.
-                                if let Err(e) = sigmoid.run(&mut gate_plane) {
-                                    failed = Some(e);
-                                }
-                                let value = &mut out[k * oh * ow..][..oh * ow];
-                                for (v, g) in value.iter_mut().zip(&gate_plane) {
-                                    *v *= g;
-                                }
-                            }
-                        })?;
-                    }
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                    Ok(tvec!(y.into_tvalue()))
-                }
             }
         })
     }
@@ -889,7 +780,7 @@ impl TypedOp for IntegerConv {
             .into_iter()
             .map(|shape| match self.output {
                 Output::Int32 => i32::fact(shape),
-                Output::Dequantised(_) | Output::Gated { .. } => f32::fact(shape),
+                Output::Dequantised(_) => f32::fact(shape),
             })
             .collect())
     }

@@ -210,7 +210,7 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
         };
         let quantised = integer_conv::quantisation_before(model, node)?;
         let parts = integer_conv::dequantisation_after(model, node, op.geometry.c_out)?;
-        let mut op = op.fused(
+        let op = op.fused(
             quantised.as_ref().map(|q| q.1),
             parts.as_ref().map(|p| {
                 p.iter()
@@ -218,31 +218,18 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
                     .collect()
             }),
         )?;
-        // A GLU right after it, its value channels first: folded in too.
-        let glu = parts.as_ref().and_then(|parts| {
-            let adds: Vec<OutletId> = parts.iter().map(|p| p.3).collect();
-            integer_conv::glu_after(model, &adds)
-                .filter(|(value, _)| parts[*value].0 < parts[1 - *value].0)
-        });
-        if let Some((value, _)) = glu {
-            if let (1, integer_conv::Output::Dequantised(p)) = (value, &mut op.output) {
-                p.swap(0, 1); // `gated` takes the value part first
-            }
-            op = op.gated()?;
-        }
         let mut patch = TypedModelPatch::new(format!("integer-conv {}", node.name));
         let x = patch.tap_model(model, quantised.map_or(node.inputs[0], |q| q.0))?;
         let outputs = patch.wire_node(&node.name, op, &[x])?;
-        match (parts, glu) {
-            // The output replaces the graph's last folded node (the GLU's product, or each
-            // part's Add); the Conv and the element-wise nodes between go with the dead code.
-            (Some(_), Some((_, mul))) => patch.shunt_outside(model, mul, outputs[0])?,
-            (Some(parts), None) => {
+        match parts {
+            // The dequantised outputs replace the graph's Adds; the Conv and the element-wise
+            // nodes between go with the dead code.
+            Some(parts) => {
                 for ((_, _, _, add), y) in parts.iter().zip(&outputs) {
                     patch.shunt_outside(model, *add, *y)?;
                 }
             }
-            (None, _) => {
+            None => {
                 patch.shunt_outside(model, OutletId::new(id, 0), outputs[0])?;
                 patch.obliterate(id)?;
             }

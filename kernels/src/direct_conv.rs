@@ -61,7 +61,7 @@ impl Geometry {
     /// Whether `isa`'s kernel can run it: a kernel that fits the padded input and at least one
     /// whole point block per plane.
     pub(crate) fn runs_on(&self, isa: Isa) -> bool {
-        self.fits(isa.point_block())
+        self.fits(isa.blocking(self.c_out).1)
     }
 
     /// A kernel that fits the padded input, and at least `point_block` points per plane.
@@ -178,7 +178,7 @@ impl DirectConv {
             "direct convolution: {g:?} does not fit the {} kernel",
             isa.name()
         );
-        let co_block = isa.channel_block();
+        let co_block = isa.blocking(g.c_out).0;
         let blocks = g.c_out.div_ceil(co_block);
         let mut packed = vec![0f32; blocks * g.c_in * n_taps * co_block];
         for o in 0..g.c_out {
@@ -215,7 +215,7 @@ impl DirectConv {
         let bias = floats(&self.bias)?;
         let weights = floats(&self.weights)?;
         let (wp, points) = (g.padded_w(), g.points());
-        let co_block = self.isa.channel_block();
+        let co_block = self.isa.blocking(g.c_out).0;
         let block_weights = g.c_in * g.kh * g.kw * co_block;
         let taps = g.taps();
         let (oh, ow) = (g.out_h(), g.out_w());

@@ -60,6 +60,16 @@ impl Isa {
         }
     }
 
+    /// `(channels, points)` computed together for a convolution with `c_out` output channels:
+    /// [`Isa::channel_block`] × [`Isa::point_block`], except that AVX-512's 8 channels would
+    /// leave most of a block empty for the 3-channel image heads, which get 4 × 64 instead.
+    pub const fn blocking(self, c_out: usize) -> (usize, usize) {
+        match self {
+            Isa::Avx512 if c_out <= 4 => (4, 64),
+            _ => (self.channel_block(), self.point_block()),
+        }
+    }
+
     /// f32 lanes of one vector.
     pub const fn lanes(self) -> usize {
         match self {
@@ -356,13 +366,18 @@ unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
     }
 }
 
-/// Runs [`plane`] with `isa`'s blocking.
+/// Runs [`plane`] with `isa`'s blocking for the block's channels (`args.bias.len()`, one of
+/// [`Isa::blocking`]'s).
 ///
 /// # Safety
 /// `isa` must run on this CPU (one of [`Isa::available`]), and the slices must hold what
-/// [`PlaneArgs`] says, with `points >= isa.point_block()`.
+/// [`PlaneArgs`] says, with `points` at least the blocking's points.
 pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
     match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if args.bias.len() == Isa::Avx512.blocking(1).0 => {
+            x86::plane_avx512_narrow(args)
+        }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::plane_avx512(args),
         #[cfg(target_arch = "x86_64")]
@@ -427,6 +442,12 @@ mod x86 {
     pub(super) unsafe fn plane_avx512(args: PlaneArgs) {
         const ISA: Isa = Isa::Avx512;
         plane::<__m512, { ISA.channel_block() }, { ISA.point_block() / 16 }>(args)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn plane_avx512_narrow(args: PlaneArgs) {
+        const BLOCKING: (usize, usize) = Isa::Avx512.blocking(1);
+        plane::<__m512, { BLOCKING.0 }, { BLOCKING.1 / 16 }>(args)
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -152,7 +152,7 @@ fn aarch64_kernels_match_their_definitions_under_qemu() {
         "{printed}"
     );
     assert!(
-        printed.contains("neon: 6 convolution layers and 2 GRUs")
+        printed.contains("neon: 6 convolution layers, 2 GRUs and 2 int8-weight dense layers")
             && printed.contains("matches the definition"),
         "{printed}"
     );

@@ -132,10 +132,12 @@ fn check_kernels() -> Result<()> {
     );
     for path in &paths {
         println!(
-            "  {}: {} convolution layers and {} GRUs, worst relative error {:.1e}: {}",
+            "  {}: {} convolution layers, {} GRUs and {} int8-weight dense layers, worst \
+             relative error {:.1e}: {}",
             path.isa.name(),
             path.layers,
             path.grus,
+            path.dense,
             path.worst,
             if path.passed() {
                 "matches the definition"

@@ -19,7 +19,7 @@ use tract_core::internal::*;
 use tract_core::ops::gru_seq::GruSeq;
 use tract_core::tract_linalg::routines::Func;
 
-use crate::simd::{self, Isa, ProjectionArgs};
+use crate::simd::{self, Isa, MatvecWeights, ProjectionArgs};
 
 /// One GRU direction's weights as ONNX stores them (gate order z, r, h), row-major.
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +164,7 @@ impl RecurrentGru {
                 step
             };
             // SAFETY: as above; `rh` holds whole chunks.
-            unsafe { simd::recurrent_product(self.isa, weights, h, &mut rh) };
+            unsafe { simd::recurrent_product(self.isa, MatvecWeights::F32(weights), h, &mut rh) };
             // tract's gate arithmetic (`gru_cell_rows`), in its order.
             gates.copy_from_slice(&xw[t * projected_rows..][..3 * n]);
             for j in 0..2 * n {

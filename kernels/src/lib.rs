@@ -15,6 +15,7 @@
 pub mod direct_conv;
 pub mod dot;
 pub mod gru;
+pub mod int8_dense;
 pub mod integer_conv;
 pub mod plan;
 pub mod self_check;

@@ -5,6 +5,7 @@ use tract_core::internal::*;
 use crate::direct_conv::DirectConv;
 use crate::dot::DotIsa;
 use crate::gru::RecurrentGru;
+use crate::int8_dense::Int8Dense;
 use crate::integer_conv::{self, IntegerConv};
 use crate::simd::Isa;
 
@@ -14,6 +15,10 @@ pub const DIRECT_CONV_ENV: &str = "S2I_DIRECT_CONV";
 
 /// The same for the GRU's recurrent product (`off`: tract's `GruSeq`).
 pub const RECURRENT_GRU_ENV: &str = "S2I_RECURRENT_GRU";
+
+/// The same for the dense layers with int8 weights (`off`: tract's f32 product of the folded
+/// weight).
+pub const INT8_DENSE_ENV: &str = "S2I_INT8_DENSE";
 
 /// The same for the int8 direct convolution (`off`: tract's im2col and integer product;
 /// `avx512vnni`, `avxvnni`).
@@ -28,6 +33,8 @@ pub struct PlanOptions {
     pub recurrent_gru: Option<Isa>,
     /// The instruction set of the int8 direct convolution, or `None` for tract's lowering.
     pub integer_conv: Option<DotIsa>,
+    /// The instruction set of the int8-weight dense layers, or `None` for tract's product.
+    pub int8_dense: Option<Isa>,
 }
 
 impl PlanOptions {
@@ -37,6 +44,7 @@ impl PlanOptions {
             direct_conv: Isa::detect(),
             recurrent_gru: Isa::detect(),
             integer_conv: DotIsa::detect(),
+            int8_dense: Isa::detect(),
         }
     }
 
@@ -46,6 +54,7 @@ impl PlanOptions {
             direct_conv: None,
             recurrent_gru: None,
             integer_conv: None,
+            int8_dense: None,
         }
     }
 
@@ -57,7 +66,14 @@ impl PlanOptions {
             var(DIRECT_CONV_ENV).as_deref(),
             var(RECURRENT_GRU_ENV).as_deref(),
             var(INTEGER_CONV_ENV).as_deref(),
-        )
+        )?
+        .with_int8_dense(var(INT8_DENSE_ENV).as_deref())
+    }
+
+    /// These options with [`INT8_DENSE_ENV`]'s value applied (`None`: unset, the best path).
+    pub fn with_int8_dense(mut self, value: Option<&str>) -> TractResult<Self> {
+        self.int8_dense = setting(INT8_DENSE_ENV, value, Isa::available(), Isa::name)?;
+        Ok(self)
     }
 
     /// The options that values of [`DIRECT_CONV_ENV`], [`RECURRENT_GRU_ENV`] and
@@ -81,6 +97,7 @@ impl PlanOptions {
                 DotIsa::available(),
                 DotIsa::name,
             )?,
+            int8_dense: Isa::detect(),
         })
     }
 }
@@ -121,9 +138,14 @@ pub fn optimise(model: TypedModel) -> TractResult<TypedModel> {
 pub fn optimise_with(mut model: TypedModel, options: PlanOptions) -> TractResult<TypedModel> {
     // The GRUs are taken before decluttering, which would move their input-side product out
     // into the graph; with the constants propagated, their weights are constants.
-    if let Some(isa) = options.recurrent_gru {
+    if options.recurrent_gru.is_some() || options.int8_dense.is_some() {
         model.prop_consts()?;
+    }
+    if let Some(isa) = options.recurrent_gru {
         substitute_recurrent_grus(&mut model, isa)?;
+    }
+    if let Some(isa) = options.int8_dense {
+        substitute_int8_dense(&mut model, isa)?;
     }
     let mut model = model.into_decluttered()?;
     if let Some(isa) = options.direct_conv {
@@ -234,6 +256,33 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
                 patch.obliterate(id)?;
             }
         }
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    if replaced > 0 {
+        *model = std::mem::take(model).into_compact()?;
+    }
+    Ok(replaced)
+}
+
+/// Replaces every dense layer that [`Int8Dense::for_node`] covers; returns how many.
+pub fn substitute_int8_dense(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
+    ensure!(
+        Isa::available().contains(&isa),
+        "the {} int8 dense layer does not run on this CPU",
+        isa.name()
+    );
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = Int8Dense::for_node(model, node, isa)? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::new(format!("int8-dense {}", node.name));
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.obliterate(id)?;
         patch.apply(model)?;
         replaced += 1;
     }

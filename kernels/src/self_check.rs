@@ -6,6 +6,7 @@
 use crate::direct_conv::{DirectConv, Geometry};
 use crate::dot::DotIsa;
 use crate::gru::{GruWeights, RecurrentGru};
+use crate::int8_dense::Int8Dense;
 use crate::integer_conv::{self, IntegerConv};
 use crate::simd::Isa;
 
@@ -21,6 +22,8 @@ pub struct PathCheck {
     pub layers: usize,
     /// GRU sizes checked.
     pub grus: usize,
+    /// int8-weight dense layer sizes checked.
+    pub dense: usize,
     /// Worst error over the layers and GRUs, relative to each output's largest magnitude.
     pub worst: f32,
 }
@@ -107,7 +110,40 @@ pub fn int8_values(n: usize, seed: u64) -> Vec<i8> {
 /// GRU hidden sizes checked: the speech encoder's, and one that fills no whole chunk of rows.
 pub const GRU_SIZES: [usize; 2] = [128, 37];
 
-/// Every path this CPU runs, over [`layers`] and [`GRU_SIZES`].
+/// int8-weight dense layers checked, `(outputs, inputs)`: stage 1's projection, and one that
+/// fills no whole chunk of rows.
+pub const DENSE_SIZES: [(usize, usize); 2] = [(8192, 164), (37, 5)];
+
+/// `isa`'s int8-weight dense layer on deterministic data against the definition in f64,
+/// relative to the largest output (infinite for a NaN).
+pub fn dense_relative_error(isa: Isa, n: usize, k: usize, seed: u64) -> Result<f32, String> {
+    let q = int8_values(n * k, seed);
+    let scales: Vec<f32> = values(n, seed + 1)
+        .iter()
+        .map(|v| (v.abs() + 0.01) / 127.0)
+        .collect();
+    let x = values(k, seed + 2);
+    let op = Int8Dense::new(isa, &q, &scales, k).map_err(|e| format!("{e:#}"))?;
+    let mut y = vec![f32::NAN; n];
+    op.compute(&x, &mut y).map_err(|e| format!("{e:#}"))?;
+    let want: Vec<f64> = (0..n)
+        .map(|i| {
+            (0..k)
+                .map(|j| q[i * k + j] as f64 * scales[i] as f64 * x[j] as f64)
+                .sum()
+        })
+        .collect();
+    let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    Ok(y.iter()
+        .zip(&want)
+        .map(|(a, b)| ((*a as f64 - b).abs() / scale) as f32)
+        .fold(
+            0f32,
+            |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) },
+        ))
+}
+
+/// Every path this CPU runs, over [`layers`], [`GRU_SIZES`] and [`DENSE_SIZES`].
 pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
     Isa::available()
         .into_iter()
@@ -125,10 +161,14 @@ pub fn check_all_paths() -> Result<Vec<PathCheck>, String> {
                     )?);
                 }
             }
+            for (i, &(n, k)) in DENSE_SIZES.iter().enumerate() {
+                worst = worst.max(dense_relative_error(isa, n, k, i as u64)?);
+            }
             Ok(PathCheck {
                 isa,
                 layers: layers.len(),
                 grus: GRU_SIZES.len(),
+                dense: DENSE_SIZES.len(),
                 worst,
             })
         })

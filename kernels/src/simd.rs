@@ -151,6 +151,34 @@ trait Lanes: Copy {
     unsafe fn store(self, p: *mut f32);
     /// `self + a * w`, fused.
     unsafe fn fma(self, a: Self, w: f32) -> Self;
+    /// `N` int8 values widened to f32.
+    unsafe fn load_i8(p: *const i8) -> Self;
+}
+
+/// A weight element of a matrix-vector product: f32, or int8 widened in registers.
+trait Weight: Copy {
+    unsafe fn load<V: Lanes>(p: *const Self) -> V;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    unsafe fn load<V: Lanes>(p: *const f32) -> V {
+        V::load(p)
+    }
+}
+
+impl Weight for i8 {
+    #[inline(always)]
+    unsafe fn load<V: Lanes>(p: *const i8) -> V {
+        V::load_i8(p)
+    }
+}
+
+/// A matrix-vector product's packed weights.
+#[derive(Clone, Copy)]
+pub(crate) enum MatvecWeights<'a> {
+    F32(&'a [f32]),
+    I8(&'a [i8]),
 }
 
 /// `out = W · x` for `W` packed as `[row chunk][column][ACC · N rows]`: the chunk's `ACC`
@@ -160,7 +188,7 @@ trait Lanes: Copy {
     allow(dead_code)
 )]
 #[inline(always)]
-unsafe fn matvec<V: Lanes, const ACC: usize>(weights: &[f32], x: &[f32], out: &mut [f32]) {
+unsafe fn matvec<V: Lanes, W: Weight, const ACC: usize>(weights: &[W], x: &[f32], out: &mut [f32]) {
     let chunk = ACC * V::N;
     debug_assert!(out.len().is_multiple_of(chunk) && weights.len() == out.len() * x.len());
     let mut w = weights.as_ptr();
@@ -168,7 +196,7 @@ unsafe fn matvec<V: Lanes, const ACC: usize>(weights: &[f32], x: &[f32], out: &m
         let mut acc = [V::splat(0.0); ACC];
         for &xj in x {
             for (v, a) in acc.iter_mut().enumerate() {
-                *a = a.fma(V::load(w.add(v * V::N)), xj);
+                *a = a.fma(W::load::<V>(w.add(v * V::N)), xj);
             }
             w = w.add(chunk);
         }
@@ -291,13 +319,19 @@ pub(crate) unsafe fn input_product(isa: Isa, args: ProjectionArgs) {
     }
 }
 
-/// The recurrent product `out = R · h` with `isa`'s blocking.
+/// The matrix-vector product `out = W · h` with `isa`'s blocking (the GRU's recurrent product,
+/// the int8 dense layers').
 ///
 /// # Safety
 /// `isa` must run on this CPU (one of [`Isa::available`]); the weights must be packed in chunks
 /// of `isa.recurrent_rows()` rows, `out.len()` a whole number of chunks and the weights
 /// `out.len() × h.len()` values.
-pub(crate) unsafe fn recurrent_product(isa: Isa, weights: &[f32], h: &[f32], out: &mut [f32]) {
+pub(crate) unsafe fn recurrent_product(
+    isa: Isa,
+    weights: MatvecWeights,
+    h: &[f32],
+    out: &mut [f32],
+) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::matvec_avx512(weights, h, out),
@@ -394,12 +428,12 @@ pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{matvec, plane, project_all, Isa, Lanes, PlaneArgs, ProjectionArgs};
+    use super::{matvec, plane, project_all, Isa, Lanes, MatvecWeights, PlaneArgs, ProjectionArgs};
     use std::arch::x86_64::*;
 
     /// The two x86 vector types differ only in width and intrinsic names.
     macro_rules! x86_lanes {
-        ($v:ty, $n:expr, $set1:ident, $load:ident, $store:ident, $fmadd:ident) => {
+        ($v:ty, $n:expr, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $widen:ident) => {
             impl Lanes for $v {
                 const N: usize = $n;
                 #[inline(always)]
@@ -418,16 +452,31 @@ mod x86 {
                 unsafe fn fma(self, a: Self, w: f32) -> Self {
                     $fmadd(a, $set1(w), self)
                 }
+                #[inline(always)]
+                unsafe fn load_i8(p: *const i8) -> Self {
+                    $widen(p)
+                }
             }
         };
     }
+    #[inline(always)]
+    unsafe fn widen16(p: *const i8) -> __m512 {
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p as *const __m128i)))
+    }
+
+    #[inline(always)]
+    unsafe fn widen8(p: *const i8) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+    }
+
     x86_lanes!(
         __m512,
         16,
         _mm512_set1_ps,
         _mm512_loadu_ps,
         _mm512_storeu_ps,
-        _mm512_fmadd_ps
+        _mm512_fmadd_ps,
+        widen16
     );
     x86_lanes!(
         __m256,
@@ -435,7 +484,8 @@ mod x86 {
         _mm256_set1_ps,
         _mm256_loadu_ps,
         _mm256_storeu_ps,
-        _mm256_fmadd_ps
+        _mm256_fmadd_ps,
+        widen8
     );
 
     #[target_feature(enable = "avx512f")]
@@ -469,19 +519,27 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn matvec_avx512(w: &[f32], x: &[f32], out: &mut [f32]) {
-        matvec::<__m512, { Isa::Avx512.recurrent_vectors() }>(w, x, out)
+    pub(super) unsafe fn matvec_avx512(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
+        const ACC: usize = Isa::Avx512.recurrent_vectors();
+        match w {
+            MatvecWeights::F32(w) => matvec::<__m512, f32, ACC>(w, x, out),
+            MatvecWeights::I8(w) => matvec::<__m512, i8, ACC>(w, x, out),
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn matvec_avx2(w: &[f32], x: &[f32], out: &mut [f32]) {
-        matvec::<__m256, { Isa::Avx2.recurrent_vectors() }>(w, x, out)
+    pub(super) unsafe fn matvec_avx2(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
+        const ACC: usize = Isa::Avx2.recurrent_vectors();
+        match w {
+            MatvecWeights::F32(w) => matvec::<__m256, f32, ACC>(w, x, out),
+            MatvecWeights::I8(w) => matvec::<__m256, i8, ACC>(w, x, out),
+        }
     }
 }
 
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{matvec, plane, project_all, Isa, Lanes, PlaneArgs, ProjectionArgs};
+    use super::{matvec, plane, project_all, Isa, Lanes, MatvecWeights, PlaneArgs, ProjectionArgs};
     use std::arch::aarch64::*;
 
     impl Lanes for float32x4_t {
@@ -502,6 +560,11 @@ mod arm {
         unsafe fn fma(self, a: Self, w: f32) -> Self {
             vfmaq_n_f32(self, a, w)
         }
+        #[inline(always)]
+        unsafe fn load_i8(p: *const i8) -> Self {
+            let bytes = vreinterpret_s8_s32(vdup_n_s32((p as *const i32).read_unaligned()));
+            vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(bytes))))
+        }
     }
 
     pub(super) unsafe fn plane_neon(args: PlaneArgs) {
@@ -514,7 +577,11 @@ mod arm {
         project_all::<float32x4_t, { ISA.projection_vectors() }, { Isa::PROJECTION_STEPS }>(args)
     }
 
-    pub(super) unsafe fn matvec_neon(w: &[f32], x: &[f32], out: &mut [f32]) {
-        matvec::<float32x4_t, { Isa::Neon.recurrent_vectors() }>(w, x, out)
+    pub(super) unsafe fn matvec_neon(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
+        const ACC: usize = Isa::Neon.recurrent_vectors();
+        match w {
+            MatvecWeights::F32(w) => matvec::<float32x4_t, f32, ACC>(w, x, out),
+            MatvecWeights::I8(w) => matvec::<float32x4_t, i8, ACC>(w, x, out),
+        }
     }
 }

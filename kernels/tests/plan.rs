@@ -62,6 +62,7 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
                 direct_conv: Some(isa),
                 recurrent_gru: None,
                 integer_conv: None,
+                int8_dense: None,
             },
         )?;
         let direct = ops(&ours).iter().filter(|o| *o == "DirectConv").count();
@@ -86,9 +87,16 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
 #[test]
 fn the_environment_setting_is_checked() {
     assert_eq!(
-        PlanOptions::from_settings(Some("off"), Some("off"), Some("off")).unwrap(),
+        PlanOptions::from_settings(Some("off"), Some("off"), Some("off"))
+            .and_then(|o| o.with_int8_dense(Some("off")))
+            .unwrap(),
         PlanOptions::stock()
     );
+    let e = PlanOptions::best()
+        .with_int8_dense(Some("sse9"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("S2I_INT8_DENSE=sse9: this CPU runs off"), "{e}");
     assert_eq!(
         PlanOptions::from_settings(None, None, None).unwrap(),
         PlanOptions::best()
@@ -137,6 +145,7 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
                     direct_conv: None,
                     recurrent_gru: Some(isa),
                     integer_conv: None,
+                    int8_dense: None,
                 },
             )?;
             let count = |m: &TypedModel, op: &str| ops(m).iter().filter(|o| *o == op).count();
@@ -196,6 +205,7 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
                 direct_conv: None,
                 recurrent_gru: None,
                 integer_conv: Some(isa),
+                int8_dense: None,
             },
         )?;
         use s2i_kernels::integer_conv::{Input, IntegerConv};
@@ -233,6 +243,47 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
                 "{file}"
             );
         }
+    }
+    Ok(())
+}
+
+/// The shipped bundle's int8 stage 1: its Gemm's int8 weight read as int8 by our dense layer,
+/// the same picture as tract's product of the folded f32 weight to float rounding.
+#[test]
+fn the_int8_stage_1_projection_reads_its_weight_as_int8() -> TractResult<()> {
+    use tract_onnx::prelude::*;
+    let Some(isa) = Isa::detect() else {
+        return Ok(());
+    };
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/default/generator_stage1.int8.onnx");
+    let typed = tract_onnx::onnx().model_for_path(file)?.into_typed()?;
+    let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
+    let ours = optimise_with(
+        typed,
+        PlanOptions {
+            int8_dense: Some(isa),
+            ..PlanOptions::stock()
+        },
+    )?;
+    let dense = ops(&ours).iter().filter(|o| *o == "Int8Dense").count();
+    assert_eq!(dense, 1, "{:?}", ops(&ours));
+    let inputs: TVec<TValue> = [vec![1usize, 256], vec![1, 100]]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Tensor::from_shape(s, &values(s[1], i as u64 + 5)).map(|t| t.into_tvalue()))
+        .collect::<TractResult<_>>()?;
+    let a = stock.into_runnable()?.run(inputs.clone())?;
+    let b = ours.into_runnable()?.run(inputs)?;
+    for (x, y) in a.iter().zip(&b) {
+        let (x, y) = (
+            x.try_as_plain_ram()?.as_slice::<f32>()?,
+            y.try_as_plain_ram()?.as_slice::<f32>()?,
+        );
+        let scale = x.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let worst = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale;
+        println!("relative error {worst:.1e}");
+        assert!(worst < 1e-4, "relative error {worst:e}");
     }
     Ok(())
 }

@@ -94,7 +94,7 @@ pub fn activation_scale(max_abs: f32) -> f32 {
 /// quantisation passes, which only a tall product paid back (16 and 32 outputs ran 1.2–1.6×
 /// slower than f32). With `s2i-kernels`' int8 direct convolution (VNNI on x86, `sdot` on an
 /// Armv8.2 board such as the Pi 5), which folds the quantisation in, the edge generator's
-/// 16- and 32-output convolutions at 64² run 2.2–2.6× faster than our f32 direct convolution
+/// 16- and 32-output convolutions at 64² run 2–2.6× faster than our f32 direct convolution
 /// (stage 2, `device/examples/profile_bundle.rs` on the bench bundle: 1.85 → 1.42 ms) and the
 /// images stay within 45 dB of f32. Below 16 (the 3-channel image heads) the output channel
 /// blocks would be mostly empty. A CPU with neither instruction (a Pi 4's Cortex-A72) runs the

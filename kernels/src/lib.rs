@@ -1,16 +1,20 @@
 //! Kernels that tract's own do not cover well on s2igan-edge's networks, wired into tract plans.
 //!
-//! The generator's high-resolution layers are convolutions with few channels (16–32) over wide
-//! planes (64², 65²). tract lowers them to an im2col gather and a matrix product, and the gather
-//! (a fixed cost per input element) costs more than the multiply-adds; its own direct convolution
-//! only takes rows of 128 points and more, and is three times slower than im2col at 64
-//! (docs/notes/tract-vs-onnxruntime.md). [`direct_conv`] computes them directly instead, with the
-//! output plane in SIMD registers, and [`plan::optimise`] swaps it in for every eligible `Conv`
-//! before tract's own code generation runs.
+//! - [`direct_conv`]: the generator's high-resolution layers are f32 convolutions with few
+//!   channels (16–32) over wide planes (64², 65²). tract lowers them to an im2col gather and a
+//!   matrix product, and the gather costs more than the multiply-adds
+//!   (docs/notes/tract-vs-onnxruntime.md); this computes them directly, the output plane in
+//!   SIMD registers.
+//! - [`gru`]: the speech encoder's GRUs, both products in registers (docs/notes/gru-and-int8-kernels.md).
+//! - [`integer_conv`]: the int8 files' `ConvInteger`, directly on 8-bit dot products, with the
+//!   export's quantisation before it and dequantisation after it folded in.
+//! - [`int8_dense`]: dense layers whose weight the int8 files store as int8, read as int8.
 //!
-//! Planning through [`plan::optimise`] is the only entry point: the board (`s2i-device`) and the
+//! [`plan::optimise`] swaps them in for every eligible node around tract's own decluttering and
+//! before its code generation. It is the only entry point: the board (`s2i-device`) and the
 //! exporter's checks (`s2i-host`) both use it, so the tests that compare tract with tch and with
-//! onnxruntime cover these kernels.
+//! onnxruntime cover these kernels. [`self_check`] tests every path a CPU has against the
+//! definitions (`s2i check`).
 
 pub mod direct_conv;
 pub mod dot;

@@ -213,7 +213,8 @@ fn main() -> Result<()> {
                        "matrix_products": k.matrix_products, "integer": k.integer,
                        "kernels": k.kernels, "direct_convolutions": k.direct_convolutions,
                        "recurrent_grus": k.recurrent_grus,
-                       "integer_convolutions": k.integer_convolutions})
+                       "integer_convolutions": k.integer_convolutions,
+                       "int8_dense": k.int8_dense})
             })
             .collect();
         result.insert(

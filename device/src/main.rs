@@ -296,19 +296,21 @@ fn main() -> Result<()> {
             let path = |isa: Option<s2i_kernels::Isa>| isa.map_or("off", |isa| isa.name());
             let (direct, gru) = (path(options.direct_conv), path(options.recurrent_gru));
             let integer = options.integer_conv.map_or("off", |isa| isa.name());
+            let dense = path(options.int8_dense);
             for p in &pipelines {
                 for k in p.kernels() {
                     println!(
                         "{}: {} of {} matrix products on integer kernels ({}); direct \
                          convolutions ({direct}): {}; recurrent GRUs ({gru}): {}; int8 direct \
-                         convolutions ({integer}): {}",
+                         convolutions ({integer}): {}; int8-weight dense layers ({dense}): {}",
                         k.file.file_name().unwrap_or_default().to_string_lossy(),
                         k.integer,
                         k.matrix_products,
                         k.kernels.join(", "),
                         k.direct_convolutions,
                         k.recurrent_grus,
-                        k.integer_convolutions
+                        k.integer_convolutions,
+                        k.int8_dense
                     );
                 }
             }

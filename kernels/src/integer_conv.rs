@@ -208,7 +208,6 @@ impl IntegerConv {
             self.input = Input::Quantised(Arc::new(tensor1(&[inv_scale, lo, hi])));
         }
         if let Some(parts) = parts {
-            let mut next = 0;
             let mut out = Vec::with_capacity(parts.len());
             for (first, scale, bias) in parts {
                 ensure!(
@@ -217,7 +216,6 @@ impl IntegerConv {
                     scale.len(),
                     self.geometry.c_out
                 );
-                next = next.max(first + scale.len());
                 out.push(DequantisedPart {
                     first,
                     len: scale.len(),
@@ -225,7 +223,6 @@ impl IntegerConv {
                     bias: Arc::new(tensor1(&bias)),
                 });
             }
-            let _ = next;
             self.output = Output::Dequantised(out);
         }
         Ok(self)
@@ -253,7 +250,7 @@ impl IntegerConv {
             .enumerate()
         {
             let args = DotPlaneArgs {
-                input: bytemuck_bytes(padded),
+                input: word_bytes(padded),
                 quads: g.quads(),
                 plane: g.plane(),
                 taps: &taps,
@@ -368,7 +365,7 @@ impl IntegerConv {
 }
 
 /// The words as the bytes they hold, in memory order (little-endian: channel 0 first).
-fn bytemuck_bytes(words: &[u32]) -> &[u8] {
+fn word_bytes(words: &[u32]) -> &[u8] {
     // SAFETY: u8 has no alignment or validity requirement, and the length covers the same
     // memory.
     unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }

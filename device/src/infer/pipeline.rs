@@ -55,6 +55,8 @@ pub struct KernelUse {
     /// int8 convolutions on our integer direct convolution (`s2i-kernels`): integer
     /// arithmetic too, outside tract's matrix products.
     pub integer_convolutions: usize,
+    /// Dense layers reading their int8 weight as int8 (`s2i-kernels`).
+    pub int8_dense: usize,
 }
 
 impl KernelUse {
@@ -376,6 +378,7 @@ impl Pipeline {
                     direct_convolutions: 0,
                     recurrent_grus: 0,
                     integer_convolutions: 0,
+                    int8_dense: 0,
                 };
                 for node in n.plan.model().nodes() {
                     if node.op_is::<s2i_kernels::direct_conv::DirectConv>() {
@@ -386,6 +389,9 @@ impl Pipeline {
                     }
                     if node.op_is::<s2i_kernels::integer_conv::IntegerConv>() {
                         usage.integer_convolutions += 1;
+                    }
+                    if node.op_is::<s2i_kernels::int8_dense::Int8Dense>() {
+                        usage.int8_dense += 1;
                     }
                     if node.op().name() != "OptMatMul" {
                         continue;

@@ -128,8 +128,10 @@ fn setting<T: Copy>(
     }
 }
 
-/// Declutters `model`, swaps in our kernels ([`PlanOptions::from_env`]) and runs tract's code
-/// generation on the rest: what every s2igan-edge plan goes through.
+/// Swaps our kernels ([`PlanOptions::from_env`]) into `model` around tract's decluttering (the
+/// GRUs and int8 dense layers after constant propagation, before decluttering; the
+/// convolutions after it) and runs tract's code generation on the rest: what every
+/// s2igan-edge plan goes through.
 pub fn optimise(model: TypedModel) -> TractResult<TypedModel> {
     optimise_with(model, PlanOptions::from_env()?)
 }
@@ -137,7 +139,8 @@ pub fn optimise(model: TypedModel) -> TractResult<TypedModel> {
 /// [`optimise`] with the kernels chosen explicitly.
 pub fn optimise_with(mut model: TypedModel, options: PlanOptions) -> TractResult<TypedModel> {
     // The GRUs are taken before decluttering, which would move their input-side product out
-    // into the graph; with the constants propagated, their weights are constants.
+    // into the graph, and the dense layers while their weight still reads as int8; with the
+    // constants propagated, both weights are constants.
     if options.recurrent_gru.is_some() || options.int8_dense.is_some() {
         model.prop_consts()?;
     }
@@ -159,24 +162,18 @@ pub fn optimise_with(mut model: TypedModel, options: PlanOptions) -> TractResult
     Ok(model)
 }
 
-/// Replaces every `Conv` that [`DirectConv::for_node`] covers; returns how many.
-pub fn substitute_direct_convs(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
-    ensure!(
-        Isa::available().contains(&isa),
-        "the {} direct convolution does not run on this CPU",
-        isa.name()
-    );
+/// Applies `patch_for` to every node in evaluation order (it returns the patch that replaces
+/// the node, or `None` to leave it), then drops what the patches left dead; returns how many
+/// nodes were replaced.
+fn replace_each(
+    model: &mut TypedModel,
+    patch_for: impl Fn(&TypedModel, &TypedNode) -> TractResult<Option<TypedModelPatch>>,
+) -> TractResult<usize> {
     let mut replaced = 0;
     for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(op) = DirectConv::for_node(model, node, isa)? else {
+        let Some(patch) = patch_for(model, model.node(id))? else {
             continue;
         };
-        let mut patch = TypedModelPatch::new(format!("direct-conv {}", node.name));
-        let x = patch.tap_model(model, node.inputs[0])?;
-        let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
-        patch.obliterate(id)?;
         patch.apply(model)?;
         replaced += 1;
     }
@@ -186,33 +183,77 @@ pub fn substitute_direct_convs(model: &mut TypedModel, isa: Isa) -> TractResult<
     Ok(replaced)
 }
 
-/// Replaces every `GruSeq` that [`RecurrentGru::for_node`] covers; returns how many.
-pub fn substitute_recurrent_grus(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
+/// The patch that puts `op` in `node`'s place, on `node`'s first `inputs` inputs (the ops
+/// that take the others as constants use one) and in place of all its outputs.
+fn on_inputs<O: TypedOp>(
+    model: &TypedModel,
+    node: &TypedNode,
+    op: O,
+    inputs: usize,
+) -> TractResult<TypedModelPatch> {
+    let mut patch = TypedModelPatch::new(format!("{} {}", op.name(), node.name));
+    let taps = patch.taps(model, &node.inputs[..inputs])?;
+    let outputs = patch.wire_node(&node.name, op, &taps)?;
+    for (slot, outlet) in outputs.iter().enumerate() {
+        patch.shunt_outside(model, OutletId::new(node.id, slot), *outlet)?;
+    }
+    patch.obliterate(node.id)?;
+    Ok(patch)
+}
+
+fn in_place_of<O: TypedOp>(
+    model: &TypedModel,
+    node: &TypedNode,
+    op: O,
+) -> TractResult<TypedModelPatch> {
+    on_inputs(model, node, op, node.inputs.len())
+}
+
+fn in_place_of_first<O: TypedOp>(
+    model: &TypedModel,
+    node: &TypedNode,
+    op: O,
+) -> TractResult<TypedModelPatch> {
+    on_inputs(model, node, op, 1)
+}
+
+/// One of our `isa` ops in place of each node `for_node` covers, wired by `wire`; returns how
+/// many.
+fn substitute_each<O: TypedOp>(
+    model: &mut TypedModel,
+    isa: Isa,
+    what: &str,
+    for_node: fn(&TypedModel, &TypedNode, Isa) -> TractResult<Option<O>>,
+    wire: fn(&TypedModel, &TypedNode, O) -> TractResult<TypedModelPatch>,
+) -> TractResult<usize> {
     ensure!(
         Isa::available().contains(&isa),
-        "the {} recurrent product does not run on this CPU",
+        "the {} {what} does not run on this CPU",
         isa.name()
     );
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(op) = RecurrentGru::for_node(model, node, isa)? else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::new(format!("recurrent-gru {}", node.name));
-        let inputs = patch.taps(model, &node.inputs)?;
-        let outputs = patch.wire_node(&node.name, op, &inputs)?;
-        for (slot, outlet) in outputs.iter().enumerate() {
-            patch.shunt_outside(model, OutletId::new(id, slot), *outlet)?;
-        }
-        patch.obliterate(id)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        *model = std::mem::take(model).into_compact()?;
-    }
-    Ok(replaced)
+    replace_each(model, |model, node| {
+        for_node(model, node, isa)?
+            .map(|op| wire(model, node, op))
+            .transpose()
+    })
+}
+
+/// Replaces every `Conv` that [`DirectConv::for_node`] covers; returns how many.
+pub fn substitute_direct_convs(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
+    let (find, wire) = (DirectConv::for_node, in_place_of_first);
+    substitute_each(model, isa, "direct convolution", find, wire)
+}
+
+/// Replaces every `GruSeq` that [`RecurrentGru::for_node`] covers; returns how many.
+pub fn substitute_recurrent_grus(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
+    let (find, wire) = (RecurrentGru::for_node, in_place_of);
+    substitute_each(model, isa, "recurrent product", find, wire)
+}
+
+/// Replaces every dense layer that [`Int8Dense::for_node`] covers; returns how many.
+pub fn substitute_int8_dense(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
+    let (find, wire) = (Int8Dense::for_node, in_place_of_first);
+    substitute_each(model, isa, "int8 dense layer", find, wire)
 }
 
 /// Replaces every integer `Conv` that [`IntegerConv::for_node`] covers, with the export's
@@ -224,11 +265,9 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
         "the {} integer convolution does not run on this CPU",
         isa.name()
     );
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
+    replace_each(model, |model, node| {
         let Some(op) = IntegerConv::for_node(model, node, isa)? else {
-            continue;
+            return Ok(None);
         };
         let quantised = integer_conv::quantisation_before(model, node)?;
         let parts = integer_conv::dequantisation_after(model, node, op.geometry.c_out)?;
@@ -240,7 +279,7 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
                     .collect()
             }),
         )?;
-        let mut patch = TypedModelPatch::new(format!("integer-conv {}", node.name));
+        let mut patch = TypedModelPatch::new(format!("IntegerConv {}", node.name));
         let x = patch.tap_model(model, quantised.map_or(node.inputs[0], |q| q.0))?;
         let outputs = patch.wire_node(&node.name, op, &[x])?;
         match parts {
@@ -252,42 +291,10 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
                 }
             }
             None => {
-                patch.shunt_outside(model, OutletId::new(id, 0), outputs[0])?;
-                patch.obliterate(id)?;
+                patch.shunt_outside(model, OutletId::new(node.id, 0), outputs[0])?;
+                patch.obliterate(node.id)?;
             }
         }
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        *model = std::mem::take(model).into_compact()?;
-    }
-    Ok(replaced)
-}
-
-/// Replaces every dense layer that [`Int8Dense::for_node`] covers; returns how many.
-pub fn substitute_int8_dense(model: &mut TypedModel, isa: Isa) -> TractResult<usize> {
-    ensure!(
-        Isa::available().contains(&isa),
-        "the {} int8 dense layer does not run on this CPU",
-        isa.name()
-    );
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(op) = Int8Dense::for_node(model, node, isa)? else {
-            continue;
-        };
-        let mut patch = TypedModelPatch::new(format!("int8-dense {}", node.name));
-        let x = patch.tap_model(model, node.inputs[0])?;
-        let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
-        patch.obliterate(id)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        *model = std::mem::take(model).into_compact()?;
-    }
-    Ok(replaced)
+        Ok(Some(patch))
+    })
 }

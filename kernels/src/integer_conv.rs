@@ -11,7 +11,7 @@
 //!
 //! The export writes each int8 convolution as `Mul(1/s) → Round → Clip → Cast(int8) →
 //! ConvInteger → Cast(f32) → Mul(scale) → Add(bias)` (`s2i-host`'s `export::quantize`). tract
-//! runs those six element-wise steps as separate passes over the whole tensor, which at 64²
+//! runs those element-wise steps as separate passes over the whole tensor, which at 64²
 //! cost more than the convolution. When they are there, [`plan`](crate::plan) folds them into
 //! this op: it quantises while it fills its padded input and dequantises while it copies its
 //! output, with the same f32 operations in the same order, so the result is unchanged.

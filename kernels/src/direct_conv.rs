@@ -29,6 +29,18 @@ pub struct Geometry {
     pub pad_right: usize,
 }
 
+/// `c_in→c_out kh×kw over h×w (pads top,left,bottom,right)`, as the ops' info shows it.
+impl std::fmt::Display for Geometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let g = self;
+        write!(
+            f,
+            "{}→{} {}×{} over {}×{} (pads {},{},{},{})",
+            g.c_in, g.c_out, g.kh, g.kw, g.h, g.w, g.pad_top, g.pad_left, g.pad_bottom, g.pad_right
+        )
+    }
+}
+
 impl Geometry {
     pub(crate) fn padded_h(&self) -> usize {
         self.h + self.pad_top + self.pad_bottom
@@ -62,6 +74,20 @@ impl Geometry {
     /// whole point block per plane.
     pub(crate) fn runs_on(&self, isa: Isa) -> bool {
         self.fits(isa.blocking(self.c_out).1)
+    }
+
+    /// That a kernel of `len` values is `[c_out, c_in, kh, kw]`, naming the `op` if not.
+    pub(crate) fn ensure_kernel(&self, len: usize, op: &str) -> TractResult<()> {
+        let g = self;
+        ensure!(
+            len == g.c_out * g.c_in * g.kh * g.kw,
+            "{op}: {len} kernel values for a {}×{}×{}×{} kernel",
+            g.c_out,
+            g.c_in,
+            g.kh,
+            g.kw
+        );
+        Ok(())
     }
 
     /// A kernel that fits the padded input, and at least `point_block` points per plane.
@@ -158,15 +184,7 @@ impl DirectConv {
     pub fn new(geometry: Geometry, isa: Isa, kernel: &[f32], bias: &[f32]) -> TractResult<Self> {
         let g = geometry;
         let n_taps = g.kh * g.kw;
-        ensure!(
-            kernel.len() == g.c_out * g.c_in * n_taps,
-            "direct convolution: {} kernel values for a {}×{}×{}×{} kernel",
-            kernel.len(),
-            g.c_out,
-            g.c_in,
-            g.kh,
-            g.kw
-        );
+        g.ensure_kernel(kernel.len(), "direct convolution")?;
         ensure!(
             bias.len() == g.c_out,
             "direct convolution: {} bias values for {} output channels",
@@ -232,11 +250,11 @@ impl DirectConv {
             {
                 let args = PlaneArgs {
                     input: padded,
-                    c_in: g.c_in,
+                    channels: g.c_in,
                     plane: g.plane(),
                     taps: &taps,
                     weights,
-                    bias,
+                    start: bias,
                     out: planes,
                     points,
                 };
@@ -312,20 +330,7 @@ impl Op for DirectConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         let g = &self.geometry;
-        Ok(vec![format!(
-            "{}→{} {}×{} over {}×{} (pads {},{},{},{}) with [{}]",
-            g.c_in,
-            g.c_out,
-            g.kh,
-            g.kw,
-            g.h,
-            g.w,
-            g.pad_top,
-            g.pad_left,
-            g.pad_bottom,
-            g.pad_right,
-            self.isa.name()
-        )])
+        Ok(vec![format!("{g} with [{}]", self.isa.name())])
     }
 
     fn validation(&self) -> Validation {

@@ -54,7 +54,7 @@ pub struct RecurrentGru {
     /// `Wb`, zero-padded like `W`'s rows.
     input_bias: Arc<Tensor>,
     /// `R` packed as `[row chunk][hidden column][chunk rows]`, rows padded with zeros to whole
-    /// chunks of [`Isa::recurrent_rows`].
+    /// chunks of [`Isa::matvec_rows`].
     weights: Arc<Tensor>,
     /// `Rb`, `3 · hidden` values.
     bias: Arc<Tensor>,
@@ -112,7 +112,7 @@ impl RecurrentGru {
             isa,
             input_weights: Arc::new(tensor1(&pack_columns(w, input, isa.projection_rows()))),
             input_bias: Arc::new(tensor1(&input_bias)),
-            weights: Arc::new(tensor1(&pack_columns(r, hidden, isa.recurrent_rows()))),
+            weights: Arc::new(tensor1(&pack_columns(r, hidden, isa.matvec_rows()))),
             bias: Arc::new(tensor1(rb)),
         })
     }
@@ -152,7 +152,7 @@ impl RecurrentGru {
 
         let sigmoid = Func::Sigmoid.ew_f32()?;
         let tanh = Func::Tanh.ew_f32()?;
-        let chunk = self.isa.recurrent_rows();
+        let chunk = self.isa.matvec_rows();
         let mut rh = vec![0f32; (3 * n).div_ceil(chunk) * chunk];
         let mut gates = vec![0f32; 3 * n];
         let bias = plain(&self.bias)?;
@@ -164,7 +164,7 @@ impl RecurrentGru {
                 step
             };
             // SAFETY: as above; `rh` holds whole chunks.
-            unsafe { simd::recurrent_product(self.isa, MatvecWeights::F32(weights), h, &mut rh) };
+            unsafe { simd::matrix_vector(self.isa, MatvecWeights::F32(weights), h, &mut rh) };
             // tract's gate arithmetic (`gru_cell_rows`), in its order.
             gates.copy_from_slice(&xw[t * projected_rows..][..3 * n]);
             for j in 0..2 * n {

@@ -21,7 +21,7 @@ pub struct Int8Dense {
     pub n: usize,
     pub isa: Isa,
     /// `q` packed as `[row chunk][k][chunk rows]`, rows zero-padded to whole chunks of
-    /// [`Isa::recurrent_rows`].
+    /// [`Isa::matvec_rows`].
     weights: Arc<Tensor>,
     /// One per row, zero-padded like the rows.
     scales: Arc<Tensor>,
@@ -37,7 +37,7 @@ impl Int8Dense {
             scales.len()
         );
         let n = scales.len();
-        let chunk = isa.recurrent_rows();
+        let chunk = isa.matvec_rows();
         let padded = n.div_ceil(chunk) * chunk;
         let mut packed = vec![0i8; padded * k];
         for (i, row) in q.chunks_exact(k).enumerate() {
@@ -64,7 +64,7 @@ impl Int8Dense {
         let mut acc = vec![0f32; scales.len()];
         // SAFETY: built for an `isa` of `Isa::available()` (`plan::substitute_int8_dense`),
         // packed in its chunks; `acc` holds whole chunks.
-        unsafe { simd::recurrent_product(self.isa, MatvecWeights::I8(weights), x, &mut acc) };
+        unsafe { simd::matrix_vector(self.isa, MatvecWeights::I8(weights), x, &mut acc) };
         for ((o, a), s) in y.iter_mut().zip(&acc).zip(scales) {
             *o = a * s;
         }

@@ -149,15 +149,7 @@ impl IntegerConv {
     pub fn new(geometry: Geometry, isa: DotIsa, kernel: &[i8]) -> TractResult<Self> {
         let g = geometry;
         let n_taps = g.kh * g.kw;
-        ensure!(
-            kernel.len() == g.c_out * g.c_in * n_taps,
-            "integer convolution: {} kernel values for a {}×{}×{}×{} kernel",
-            kernel.len(),
-            g.c_out,
-            g.c_in,
-            g.kh,
-            g.kw
-        );
+        g.ensure_kernel(kernel.len(), "integer convolution")?;
         ensure!(
             g.fits(isa.point_block()),
             "integer convolution: {g:?} does not fit the {} kernel",
@@ -250,8 +242,8 @@ impl IntegerConv {
             .enumerate()
         {
             let args = DotPlaneArgs {
-                input: word_bytes(padded),
-                quads: g.quads(),
+                input: padded,
+                channels: g.quads(),
                 plane: g.plane(),
                 taps: &taps,
                 weights,
@@ -362,13 +354,6 @@ impl IntegerConv {
                 .collect(),
         }
     }
-}
-
-/// The words as the bytes they hold, in memory order (little-endian: channel 0 first).
-fn word_bytes(words: &[u32]) -> &[u8] {
-    // SAFETY: u8 has no alignment or validity requirement, and the length covers the same
-    // memory.
-    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
 }
 
 /// An int8 value as the kernel's byte (plus the path's offset: flipping the sign bit adds
@@ -646,17 +631,7 @@ impl Op for IntegerConv {
     fn info(&self) -> TractResult<Vec<String>> {
         let g = &self.geometry;
         Ok(vec![format!(
-            "int8 {}→{} {}×{} over {}×{} (pads {},{},{},{}) with [{}]{}{}",
-            g.c_in,
-            g.c_out,
-            g.kh,
-            g.kw,
-            g.h,
-            g.w,
-            g.pad_top,
-            g.pad_left,
-            g.pad_bottom,
-            g.pad_right,
+            "int8 {g} with [{}]{}{}",
             self.isa.name(),
             match self.input {
                 Input::Int8 => "",
@@ -794,34 +769,10 @@ impl TypedOp for IntegerConv {
 
 /// The definition, one output at a time: what every path must reproduce exactly.
 pub fn reference(g: &Geometry, input: &[i8], kernel: &[i8]) -> Vec<i32> {
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let mut out = vec![0i32; g.c_out * oh * ow];
-    for o in 0..g.c_out {
-        for y in 0..oh {
-            for x in 0..ow {
-                let mut sum = 0i32;
-                for i in 0..g.c_in {
-                    for ky in 0..g.kh {
-                        for kx in 0..g.kw {
-                            let (iy, ix) = (y + ky, x + kx);
-                            if iy < g.pad_top
-                                || ix < g.pad_left
-                                || iy - g.pad_top >= g.h
-                                || ix - g.pad_left >= g.w
-                            {
-                                continue;
-                            }
-                            let v = input[(i * g.h + iy - g.pad_top) * g.w + ix - g.pad_left];
-                            let k = kernel[((o * g.c_in + i) * g.kh + ky) * g.kw + kx];
-                            sum += v as i32 * k as i32;
-                        }
-                    }
-                }
-                out[(o * oh + y) * ow + x] = sum;
-            }
-        }
-    }
-    out
+    crate::self_check::convolution(g, input, kernel)
+        .into_iter()
+        .map(|sum| sum as i32)
+        .collect()
 }
 
 #[cfg(test)]

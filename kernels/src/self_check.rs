@@ -280,12 +280,23 @@ pub fn relative_error(isa: Isa, g: Geometry, seed: u64) -> Result<f32, String> {
 
 /// The definition, one output at a time in f64: what every path must reproduce.
 pub fn reference(g: &Geometry, input: &[f32], kernel: &[f32], bias: &[f32]) -> Vec<f32> {
+    let plane = g.out_h() * g.out_w();
+    convolution(g, input, kernel)
+        .iter()
+        .enumerate()
+        .map(|(i, sum)| (bias[i / plane] as f64 + sum) as f32)
+        .collect()
+}
+
+/// The convolution without bias, one output at a time in f64 (exact for int8 values: every sum
+/// of their products fits f64's mantissa), `[c_out, out_h, out_w]`.
+pub fn convolution<T: Copy + Into<f64>>(g: &Geometry, input: &[T], kernel: &[T]) -> Vec<f64> {
     let (oh, ow) = (g.out_h(), g.out_w());
-    let mut out = vec![0f32; g.c_out * oh * ow];
+    let mut out = vec![0f64; g.c_out * oh * ow];
     for o in 0..g.c_out {
         for y in 0..oh {
             for x in 0..ow {
-                let mut sum = bias[o] as f64;
+                let mut sum = 0f64;
                 for i in 0..g.c_in {
                     for ky in 0..g.kh {
                         for kx in 0..g.kw {
@@ -299,11 +310,11 @@ pub fn reference(g: &Geometry, input: &[f32], kernel: &[f32], bias: &[f32]) -> V
                             }
                             let v = input[(i * g.h + iy - g.pad_top) * g.w + ix - g.pad_left];
                             let k = kernel[((o * g.c_in + i) * g.kh + ky) * g.kw + kx];
-                            sum += v as f64 * k as f64;
+                            sum += v.into() * k.into();
                         }
                     }
                 }
-                out[(o * oh + y) * ow + x] = sum as f32;
+                out[(o * oh + y) * ow + x] = sum;
             }
         }
     }

@@ -79,18 +79,19 @@ impl Isa {
         }
     }
 
-    /// Vectors of accumulators the recurrent product keeps in registers per pass.
-    pub const fn recurrent_vectors(self) -> usize {
+    /// Vectors of accumulators a matrix-vector product (the GRU's recurrent one, the int8 dense
+    /// layers') keeps in registers per pass.
+    pub const fn matvec_vectors(self) -> usize {
         match self {
             Isa::Avx512 | Isa::Neon => 24,
             Isa::Avx2 => 12,
         }
     }
 
-    /// Rows of the recurrent product computed per pass over the state (its weights are packed
+    /// Rows of a matrix-vector product computed per pass over its vector (its weights are packed
     /// in chunks of this many rows).
-    pub const fn recurrent_rows(self) -> usize {
-        self.recurrent_vectors() * self.lanes()
+    pub const fn matvec_rows(self) -> usize {
+        self.matvec_vectors() * self.lanes()
     }
 
     /// Vectors of rows the GRU's input-side product computes per pass.
@@ -119,24 +120,65 @@ impl Isa {
     }
 }
 
-/// What one channel block's computation reads and writes; see [`plane`].
-pub(crate) struct PlaneArgs<'a> {
-    /// The zero-padded input, `c_in` planes of `plane` floats, plus the slack that the last
+/// What one channel block's computation reads and writes; see [`plane`]. `I` is one input
+/// point (an f32, or a word of four int8 channels) and `T` a weight, start or output value (f32,
+/// or i32: four weight bytes, or a sum).
+pub(crate) struct PlaneArgs<'a, I, T> {
+    /// The zero-padded input, `channels` planes of `plane` points, plus the slack that the last
     /// point block's widest tap reads past the end.
-    pub input: &'a [f32],
-    pub c_in: usize,
+    pub input: &'a [I],
+    /// Input planes: channels, or channel quads for int8.
+    pub channels: usize,
     pub plane: usize,
     /// Offset of each kernel tap from an output point, in the padded plane (`ky * w + kx`).
     pub taps: &'a [usize],
-    /// The block's weights as `[c_in][tap][channel_block]`, zero past the last channel.
-    pub weights: &'a [f32],
-    /// The block's bias, `channel_block` values.
-    pub bias: &'a [f32],
-    /// The block's output planes, `channel_block` of `points` floats each.
-    pub out: &'a mut [f32],
+    /// The block's weights as `[channels][tap][channel_block]`, zero past the last channel.
+    pub weights: &'a [T],
+    /// What each of the block's `channel_block` sums starts from (the bias).
+    pub start: &'a [T],
+    /// The block's output planes, `channel_block` of `points` values each.
+    pub out: &'a mut [T],
     /// Points computed per plane: output rows × padded input width (the columns past the
     /// output width are computed and dropped by the caller, which keeps every load contiguous).
     pub points: usize,
+}
+
+/// A vector that accumulates one output point per lane over a convolution's taps: f32 lanes by
+/// fused multiply-add ([`Lanes`]), i32 lanes by the dot product of four int8 channels
+/// (`dot`).
+pub(crate) trait Accumulator: Copy {
+    const N: usize;
+    /// One input point.
+    type Input: Copy;
+    /// A weight, start or output value.
+    type Value: Copy + Default;
+    unsafe fn splat_value(x: Self::Value) -> Self;
+    unsafe fn load_input(p: *const Self::Input) -> Self;
+    unsafe fn store_value(self, p: *mut Self::Value);
+    /// Each lane plus its input times `w`.
+    unsafe fn accumulate(self, x: Self, w: Self::Value) -> Self;
+}
+
+impl<V: Lanes> Accumulator for V {
+    const N: usize = <V as Lanes>::N;
+    type Input = f32;
+    type Value = f32;
+    #[inline(always)]
+    unsafe fn splat_value(x: f32) -> Self {
+        V::splat(x)
+    }
+    #[inline(always)]
+    unsafe fn load_input(p: *const f32) -> Self {
+        V::load(p)
+    }
+    #[inline(always)]
+    unsafe fn store_value(self, p: *mut f32) {
+        self.store(p)
+    }
+    #[inline(always)]
+    unsafe fn accumulate(self, x: Self, w: f32) -> Self {
+        self.fma(x, w)
+    }
 }
 
 /// A vector of f32 lanes.
@@ -176,6 +218,10 @@ impl Weight for i8 {
 
 /// A matrix-vector product's packed weights.
 #[derive(Clone, Copy)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) enum MatvecWeights<'a> {
     F32(&'a [f32]),
     I8(&'a [i8]),
@@ -324,14 +370,9 @@ pub(crate) unsafe fn input_product(isa: Isa, args: ProjectionArgs) {
 ///
 /// # Safety
 /// `isa` must run on this CPU (one of [`Isa::available`]); the weights must be packed in chunks
-/// of `isa.recurrent_rows()` rows, `out.len()` a whole number of chunks and the weights
+/// of `isa.matvec_rows()` rows, `out.len()` a whole number of chunks and the weights
 /// `out.len() × h.len()` values.
-pub(crate) unsafe fn recurrent_product(
-    isa: Isa,
-    weights: MatvecWeights,
-    h: &[f32],
-    out: &mut [f32],
-) {
+pub(crate) unsafe fn matrix_vector(isa: Isa, weights: MatvecWeights, h: &[f32], out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::matvec_avx512(weights, h, out),
@@ -348,43 +389,46 @@ pub(crate) unsafe fn recurrent_product(
 }
 
 /// The convolution over one plane: `CO` output channels × `XV` vectors of points per step, the
-/// accumulators in registers for the whole reduction over input channels and taps, so each
+/// accumulators in registers for the whole reduction over input planes and taps, so each
 /// input vector loaded serves `CO` channels and each weight `XV` vectors.
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )]
 #[inline(always)]
-unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
+pub(crate) unsafe fn plane<V: Accumulator, const CO: usize, const XV: usize>(
+    a: PlaneArgs<V::Input, V::Value>,
+) {
     let block = XV * V::N;
     debug_assert!(a.points >= block);
-    debug_assert!(a.input.len() >= a.c_in * a.plane);
-    debug_assert!(a.weights.len() >= a.c_in * a.taps.len() * CO);
-    debug_assert!(a.bias.len() == CO && a.out.len() >= CO * a.points);
+    debug_assert!(a.input.len() >= a.channels * a.plane);
+    debug_assert!(a.weights.len() >= a.channels * a.taps.len() * CO);
+    debug_assert!(a.start.len() == CO && a.out.len() >= CO * a.points);
     let input = a.input.as_ptr();
     let out = a.out.as_mut_ptr();
-    let mut start = 0;
-    while start < a.points {
+    let zero = V::splat_value(V::Value::default());
+    let mut first = 0;
+    while first < a.points {
         // The last block is moved back to end at the last point: it recomputes a few points
         // (same values) rather than reading or writing past the plane.
-        let p = start.min(a.points - block);
-        let mut acc = [[V::splat(0.0); XV]; CO];
-        for (row, &b) in acc.iter_mut().zip(a.bias) {
-            *row = [V::splat(b); XV];
+        let p = first.min(a.points - block);
+        let mut acc = [[zero; XV]; CO];
+        for (row, &s) in acc.iter_mut().zip(a.start) {
+            *row = [V::splat_value(s); XV];
         }
         let mut w = a.weights.as_ptr();
-        for c in 0..a.c_in {
+        for c in 0..a.channels {
             let base = input.add(c * a.plane + p);
             for &tap in a.taps {
                 let at = base.add(tap);
-                let mut x = [V::splat(0.0); XV];
+                let mut x = [zero; XV];
                 for (v, xv) in x.iter_mut().enumerate() {
-                    *xv = V::load(at.add(v * V::N));
+                    *xv = V::load_input(at.add(v * V::N));
                 }
                 for (j, row) in acc.iter_mut().enumerate() {
                     let wj = *w.add(j);
                     for v in 0..XV {
-                        row[v] = row[v].fma(x[v], wj);
+                        row[v] = row[v].accumulate(x[v], wj);
                     }
                 }
                 w = w.add(CO);
@@ -393,23 +437,23 @@ unsafe fn plane<V: Lanes, const CO: usize, const XV: usize>(a: PlaneArgs) {
         for (j, row) in acc.iter().enumerate() {
             let o = out.add(j * a.points + p);
             for (v, xv) in row.iter().enumerate() {
-                xv.store(o.add(v * V::N));
+                xv.store_value(o.add(v * V::N));
             }
         }
-        start += block;
+        first += block;
     }
 }
 
-/// Runs [`plane`] with `isa`'s blocking for the block's channels (`args.bias.len()`, one of
+/// Runs [`plane`] with `isa`'s blocking for the block's channels (`args.start.len()`, one of
 /// [`Isa::blocking`]'s).
 ///
 /// # Safety
 /// `isa` must run on this CPU (one of [`Isa::available`]), and the slices must hold what
 /// [`PlaneArgs`] says, with `points` at least the blocking's points.
-pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs) {
+pub(crate) unsafe fn run(isa: Isa, args: PlaneArgs<f32, f32>) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if args.bias.len() == Isa::Avx512.blocking(1).0 => {
+        Isa::Avx512 if args.start.len() == Isa::Avx512.blocking(1).0 => {
             x86::plane_avx512_narrow(args)
         }
         #[cfg(target_arch = "x86_64")]
@@ -489,19 +533,19 @@ mod x86 {
     );
 
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plane_avx512(args: PlaneArgs) {
+    pub(super) unsafe fn plane_avx512(args: PlaneArgs<f32, f32>) {
         const ISA: Isa = Isa::Avx512;
         plane::<__m512, { ISA.channel_block() }, { ISA.point_block() / 16 }>(args)
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plane_avx512_narrow(args: PlaneArgs) {
+    pub(super) unsafe fn plane_avx512_narrow(args: PlaneArgs<f32, f32>) {
         const BLOCKING: (usize, usize) = Isa::Avx512.blocking(1);
         plane::<__m512, { BLOCKING.0 }, { BLOCKING.1 / 16 }>(args)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn plane_avx2(args: PlaneArgs) {
+    pub(super) unsafe fn plane_avx2(args: PlaneArgs<f32, f32>) {
         const ISA: Isa = Isa::Avx2;
         plane::<__m256, { ISA.channel_block() }, { ISA.point_block() / 8 }>(args)
     }
@@ -520,7 +564,7 @@ mod x86 {
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn matvec_avx512(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
-        const ACC: usize = Isa::Avx512.recurrent_vectors();
+        const ACC: usize = Isa::Avx512.matvec_vectors();
         match w {
             MatvecWeights::F32(w) => matvec::<__m512, f32, ACC>(w, x, out),
             MatvecWeights::I8(w) => matvec::<__m512, i8, ACC>(w, x, out),
@@ -529,7 +573,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn matvec_avx2(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
-        const ACC: usize = Isa::Avx2.recurrent_vectors();
+        const ACC: usize = Isa::Avx2.matvec_vectors();
         match w {
             MatvecWeights::F32(w) => matvec::<__m256, f32, ACC>(w, x, out),
             MatvecWeights::I8(w) => matvec::<__m256, i8, ACC>(w, x, out),
@@ -567,7 +611,7 @@ mod arm {
         }
     }
 
-    pub(super) unsafe fn plane_neon(args: PlaneArgs) {
+    pub(super) unsafe fn plane_neon(args: PlaneArgs<f32, f32>) {
         const ISA: Isa = Isa::Neon;
         plane::<float32x4_t, { ISA.channel_block() }, { ISA.point_block() / 4 }>(args)
     }
@@ -578,7 +622,7 @@ mod arm {
     }
 
     pub(super) unsafe fn matvec_neon(w: MatvecWeights, x: &[f32], out: &mut [f32]) {
-        const ACC: usize = Isa::Neon.recurrent_vectors();
+        const ACC: usize = Isa::Neon.matvec_vectors();
         match w {
             MatvecWeights::F32(w) => matvec::<float32x4_t, f32, ACC>(w, x, out),
             MatvecWeights::I8(w) => matvec::<float32x4_t, i8, ACC>(w, x, out),

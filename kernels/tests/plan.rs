@@ -16,6 +16,24 @@ fn run(model: &TypedModel, input: &Tensor) -> TractResult<Tensor> {
         .into_tensor())
 }
 
+/// A file of the shipped bundle.
+fn shipped(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/default")
+        .join(file)
+}
+
+/// The largest difference between two f32 tensors, relative to `want`'s largest magnitude.
+fn relative_difference(want: &Tensor, got: &Tensor) -> TractResult<f32> {
+    let (a, b) = (
+        want.try_as_plain_ram()?.as_slice::<f32>()?,
+        got.try_as_plain_ram()?.as_slice::<f32>()?,
+    );
+    let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    Ok(worst / scale)
+}
+
 fn ops(model: &TypedModel) -> Vec<String> {
     model
         .nodes()
@@ -60,25 +78,14 @@ fn our_plan_computes_what_tracts_own_does() -> TractResult<()> {
             source.clone(),
             PlanOptions {
                 direct_conv: Some(isa),
-                recurrent_gru: None,
-                integer_conv: None,
-                int8_dense: None,
+                ..PlanOptions::stock()
             },
         )?;
         let direct = ops(&ours).iter().filter(|o| *o == "DirectConv").count();
         assert_eq!(direct, 2, "{}: {:?}", isa.name(), ops(&ours));
         let got = run(&ours, &input)?;
         assert_eq!(got.shape(), want.shape());
-        let (a, b) = (
-            want.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-            got.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-        );
-        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-            / scale;
+        let worst = relative_difference(&want, &got)?;
         assert!(worst < 1e-5, "{}: relative error {worst:e}", isa.name());
     }
     Ok(())
@@ -131,21 +138,18 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
     let Some(isa) = Isa::detect() else {
         return Ok(()); // no path on this CPU: tract's GruSeq stays
     };
-    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
     for file in ["speech_encoder.onnx", "speech_encoder.int8.onnx"] {
         for frames in [300usize, 57] {
             let typed = tract_onnx::onnx()
-                .model_for_path(bundle.join(file))?
+                .model_for_path(shipped(file))?
                 .with_input_fact(0, f32::fact([1, 40, frames]).into())?
                 .into_typed()?;
             let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
             let ours = optimise_with(
                 typed,
                 PlanOptions {
-                    direct_conv: None,
                     recurrent_gru: Some(isa),
-                    integer_conv: None,
-                    int8_dense: None,
+                    ..PlanOptions::stock()
                 },
             )?;
             let count = |m: &TypedModel, op: &str| ops(m).iter().filter(|o| *o == op).count();
@@ -154,16 +158,7 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
             assert_eq!(count(&ours, "GruSeq"), 0, "{file}");
             let features = Tensor::from_shape(&[1, 40, frames], &values(40 * frames, 3))?;
             let (a, b) = (run(&stock, &features)?, run(&ours, &features)?);
-            let (a, b) = (
-                a.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-                b.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-            );
-            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let worst = a
-                .iter()
-                .zip(&b)
-                .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-                / scale;
+            let worst = relative_difference(&a, &b)?;
             println!("{file}, {frames} frames: relative error {worst:.1e}");
             assert!(
                 worst < 1e-5,
@@ -184,7 +179,6 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
     let Some(isa) = DotIsa::detect() else {
         return Ok(()); // no path on this CPU: tract's lowering stays
     };
-    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
     for (file, inputs) in [
         (
             "generator_stage1.int8.onnx",
@@ -196,16 +190,14 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
         ),
     ] {
         let typed = tract_onnx::onnx()
-            .model_for_path(bundle.join(file))?
+            .model_for_path(shipped(file))?
             .into_typed()?;
         let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
         let ours = optimise_with(
             typed,
             PlanOptions {
-                direct_conv: None,
-                recurrent_gru: None,
                 integer_conv: Some(isa),
-                int8_dense: None,
+                ..PlanOptions::stock()
             },
         )?;
         use s2i_kernels::integer_conv::{Input, IntegerConv};
@@ -255,9 +247,9 @@ fn the_int8_stage_1_projection_reads_its_weight_as_int8() -> TractResult<()> {
     let Some(isa) = Isa::detect() else {
         return Ok(());
     };
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/default/generator_stage1.int8.onnx");
-    let typed = tract_onnx::onnx().model_for_path(file)?.into_typed()?;
+    let typed = tract_onnx::onnx()
+        .model_for_path(shipped("generator_stage1.int8.onnx"))?
+        .into_typed()?;
     let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
     let ours = optimise_with(
         typed,
@@ -276,12 +268,7 @@ fn the_int8_stage_1_projection_reads_its_weight_as_int8() -> TractResult<()> {
     let a = stock.into_runnable()?.run(inputs.clone())?;
     let b = ours.into_runnable()?.run(inputs)?;
     for (x, y) in a.iter().zip(&b) {
-        let (x, y) = (
-            x.try_as_plain_ram()?.as_slice::<f32>()?,
-            y.try_as_plain_ram()?.as_slice::<f32>()?,
-        );
-        let scale = x.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        let worst = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale;
+        let worst = relative_difference(x, y)?;
         println!("relative error {worst:.1e}");
         assert!(worst < 1e-4, "relative error {worst:e}");
     }

@@ -16,6 +16,8 @@ PY_REQUIREMENTS=(torch==2.13.0 onnx onnxruntime numpy safetensors)
 RUST_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 
 say() { printf '[setup] %s\n' "$*"; }
+# Free space, in whole GiB, on the disk that holds the checkout (.venv/ and target/ live there).
+free_gib() { df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }'; }
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -43,11 +45,21 @@ done
 stamp=".venv/.s2i-requirements"
 want="${PY_REQUIREMENTS[*]}"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "creating .venv with ${want} (about 3 GB, a minute or two)"
+  # torch's wheels and their CUDA libraries unpack to about 5 GiB; pip's own error on a full
+  # disk ("Errno 28") names neither the disk nor how much was needed.
+  if [ "$(free_gib)" -lt 6 ]; then
+    echo "[setup] $(pwd): only $(free_gib) GiB free on this disk; .venv (torch) needs about 6 GiB" \
+      "and the test build about 6 GiB more. Free some space (old clones, target/ folders) and rerun." >&2
+    exit 1
+  fi
+  say "creating .venv with ${want} (about 5 GiB, a minute or two)"
   python3 -m venv .venv
   # No pip cache: it would keep a second copy of the wheels (GBs) on disks that CI keeps small.
   .venv/bin/python -m pip install -q --no-cache-dir --upgrade pip
   .venv/bin/python -m pip install -q --no-cache-dir "${PY_REQUIREMENTS[@]}"
   echo "$want" >"$stamp"
+fi
+if [ "$(free_gib)" -lt 6 ]; then
+  say "warning: $(free_gib) GiB free in $(pwd); the workspace's test build takes about 6 GiB"
 fi
 say "ready (source deploy/dev-env.sh for cargo commands that build the trainer)"

@@ -104,7 +104,8 @@ fn a_good_bundle_round_trips_and_verifies() {
 
 #[test]
 fn each_broken_bundle_is_refused_with_a_clear_reason() {
-    let cases: Vec<Damage> = vec![
+    let cases: Vec<Damage> =
+        vec![
         (
             "cannot read the manifest",
             Box::new(|d| std::fs::remove_file(d.join(MANIFEST_FILE)).unwrap()),
@@ -169,7 +170,11 @@ fn each_broken_bundle_is_refused_with_a_clear_reason() {
             Box::new(|d| rewrite(d, |v| v["frontend"]["config"]["n_mels"] = 64.into())),
         ),
         (
-            "different front end (same parameters, different tables)",
+            "(max_duration_ms: bundle 1000 vs ours 20000); its table hash is this build's own",
+            Box::new(|d| rewrite(d, |v| v["frontend"]["config"]["max_duration_ms"] = 1000.into())),
+        ),
+        (
+            "different front end (same parameters, different tables); this build's tables hash to",
             Box::new(|d| rewrite(d, |v| v["frontend"]["table_hash"] = "0".repeat(64).into())),
         ),
     ];

@@ -167,12 +167,12 @@ pub enum ManifestError {
         expected: String,
         actual: String,
     },
-    #[error("{path}: the bundle was made with a different front end ({differences}); this build's tables hash to {ours}, the bundle's to {theirs}. Re-export the bundle with this version of s2i-host")]
+    #[error("{path}: the bundle was made with a different front end ({differences}); {tables}. Re-export the bundle with this version of s2i-host")]
     FrontendMismatch {
         path: PathBuf,
         differences: String,
-        ours: String,
-        theirs: String,
+        /// How the two builds' tables compare, by hash.
+        tables: String,
     },
 }
 
@@ -383,11 +383,23 @@ impl Manifest {
         if differences.is_empty() {
             differences.push("same parameters, different tables".into());
         }
+        // The hash covers the parameters too, so equal hashes mean the manifest's parameters were
+        // changed after export: printing the same hash twice as "ours" and "theirs" would mislead.
+        let tables = if ours.table_hash == self.frontend.table_hash {
+            format!(
+                "its table hash is this build's own ({}), so its front-end parameters were edited after export",
+                ours.table_hash
+            )
+        } else {
+            format!(
+                "this build's tables hash to {}, the bundle's to {}",
+                ours.table_hash, self.frontend.table_hash
+            )
+        };
         Err(ManifestError::FrontendMismatch {
             path: bundle.join(MANIFEST_FILE),
             differences: differences.join("; "),
-            ours: ours.table_hash,
-            theirs: self.frontend.table_hash.clone(),
+            tables,
         })
     }
 

@@ -166,7 +166,7 @@ fn each_broken_bundle_is_refused_with_a_clear_reason() {
             Box::new(|d| std::fs::write(d.join("generator_stage2.onnx"), b"tampered").unwrap()),
         ),
         (
-            "different front end (n_mels: bundle 64 vs ours 40)",
+            "front end differs from this build's (n_mels: bundle 64 vs ours 40)",
             Box::new(|d| rewrite(d, |v| v["frontend"]["config"]["n_mels"] = 64.into())),
         ),
         (
@@ -174,7 +174,7 @@ fn each_broken_bundle_is_refused_with_a_clear_reason() {
             Box::new(|d| rewrite(d, |v| v["frontend"]["config"]["max_duration_ms"] = 1000.into())),
         ),
         (
-            "different front end (same parameters, different tables); this build's tables hash to",
+            "front end differs from this build's (same parameters, different tables); this build's tables hash to",
             Box::new(|d| rewrite(d, |v| v["frontend"]["table_hash"] = "0".repeat(64).into())),
         ),
     ];

@@ -167,7 +167,7 @@ pub enum ManifestError {
         expected: String,
         actual: String,
     },
-    #[error("{path}: the bundle was made with a different front end ({differences}); {tables}. Re-export the bundle with this version of s2i-host")]
+    #[error("{path}: the bundle's front end differs from this build's ({differences}); {tables}. Re-export the bundle with this version of s2i-host")]
     FrontendMismatch {
         path: PathBuf,
         differences: String,

@@ -9,6 +9,7 @@
 //! - [`integer_conv`]: the int8 files' `ConvInteger`, directly on 8-bit dot products, with the
 //!   export's quantisation before it and dequantisation after it folded in.
 //! - [`int8_dense`]: dense layers whose weight the int8 files store as int8, read as int8.
+//! - [`interleave`]: the up-blocks' `DepthToSpace` in one copy instead of tract's two.
 //!
 //! [`plan::optimise`] swaps them in for every eligible node around tract's own decluttering and
 //! before its code generation. It is the only entry point: the board (`s2i-device`) and the
@@ -21,6 +22,7 @@ pub mod dot;
 pub mod gru;
 pub mod int8_dense;
 pub mod integer_conv;
+pub mod interleave;
 pub mod plan;
 pub mod self_check;
 mod simd;

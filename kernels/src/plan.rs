@@ -7,6 +7,7 @@ use crate::dot::DotIsa;
 use crate::gru::RecurrentGru;
 use crate::int8_dense::Int8Dense;
 use crate::integer_conv::{self, IntegerConv};
+use crate::interleave::Interleave;
 use crate::simd::Isa;
 
 /// Environment variable that chooses the direct convolution's path: `off` keeps tract's own
@@ -24,6 +25,10 @@ pub const INT8_DENSE_ENV: &str = "S2I_INT8_DENSE";
 /// `avx512vnni`, `avxvnni`).
 pub const INTEGER_CONV_ENV: &str = "S2I_INTEGER_CONV";
 
+/// `off` keeps tract's two axis moves for the up-blocks' `DepthToSpace`; unset or `on`, one
+/// [`Interleave`] pass.
+pub const INTERLEAVE_ENV: &str = "S2I_INTERLEAVE";
+
 /// Which of our kernels a plan uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -35,6 +40,8 @@ pub struct PlanOptions {
     pub integer_conv: Option<DotIsa>,
     /// The instruction set of the int8-weight dense layers, or `None` for tract's product.
     pub int8_dense: Option<Isa>,
+    /// Whether `DepthToSpace`'s two moves run as one [`Interleave`].
+    pub interleave: bool,
 }
 
 impl PlanOptions {
@@ -45,6 +52,7 @@ impl PlanOptions {
             recurrent_gru: Isa::detect(),
             integer_conv: DotIsa::detect(),
             int8_dense: Isa::detect(),
+            interleave: true,
         }
     }
 
@@ -55,6 +63,7 @@ impl PlanOptions {
             recurrent_gru: None,
             integer_conv: None,
             int8_dense: None,
+            interleave: false,
         }
     }
 
@@ -67,7 +76,18 @@ impl PlanOptions {
             var(RECURRENT_GRU_ENV).as_deref(),
             var(INTEGER_CONV_ENV).as_deref(),
         )?
-        .with_int8_dense(var(INT8_DENSE_ENV).as_deref())
+        .with_int8_dense(var(INT8_DENSE_ENV).as_deref())?
+        .with_interleave(var(INTERLEAVE_ENV).as_deref())
+    }
+
+    /// These options with [`INTERLEAVE_ENV`]'s value applied (`None`: unset, on).
+    pub fn with_interleave(mut self, value: Option<&str>) -> TractResult<Self> {
+        self.interleave = match value {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => bail!("{INTERLEAVE_ENV}={other}: it is on or off"),
+        };
+        Ok(self)
     }
 
     /// These options with [`INT8_DENSE_ENV`]'s value applied (`None`: unset, the best path).
@@ -98,6 +118,7 @@ impl PlanOptions {
                 DotIsa::name,
             )?,
             int8_dense: Isa::detect(),
+            interleave: true,
         })
     }
 }
@@ -156,6 +177,9 @@ pub fn optimise_with(mut model: TypedModel, options: PlanOptions) -> TractResult
     }
     if let Some(isa) = options.integer_conv {
         substitute_integer_convs(&mut model, isa)?;
+    }
+    if options.interleave {
+        substitute_interleaves(&mut model)?;
     }
     // Decluttered once, above: only tract's code generation is left.
     model.optimize()?;
@@ -295,6 +319,21 @@ pub fn substitute_integer_convs(model: &mut TypedModel, isa: DotIsa) -> TractRes
                 patch.obliterate(node.id)?;
             }
         }
+        Ok(Some(patch))
+    })
+}
+
+/// Replaces every pair of axis moves that [`Interleave::for_node`] covers; returns how many.
+pub fn substitute_interleaves(model: &mut TypedModel) -> TractResult<usize> {
+    replace_each(model, |model, node| {
+        let Some(op) = Interleave::for_node(model, node)? else {
+            return Ok(None);
+        };
+        let second = OutletId::new(node.outputs[0].successors[0].node, 0);
+        let mut patch = TypedModelPatch::new(format!("Interleave {}", node.name));
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, second, y)?;
         Ok(Some(patch))
     })
 }

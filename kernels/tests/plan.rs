@@ -96,9 +96,27 @@ fn the_environment_setting_is_checked() {
     assert_eq!(
         PlanOptions::from_settings(Some("off"), Some("off"), Some("off"))
             .and_then(|o| o.with_int8_dense(Some("off")))
+            .and_then(|o| o.with_interleave(Some("off")))
             .unwrap(),
         PlanOptions::stock()
     );
+    assert!(
+        PlanOptions::stock()
+            .with_interleave(None)
+            .unwrap()
+            .interleave
+    );
+    assert!(
+        PlanOptions::stock()
+            .with_interleave(Some("on"))
+            .unwrap()
+            .interleave
+    );
+    let e = PlanOptions::best()
+        .with_interleave(Some("yes"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("S2I_INTERLEAVE=yes: it is on or off"), "{e}");
     let e = PlanOptions::best()
         .with_int8_dense(Some("sse9"))
         .unwrap_err()
@@ -271,6 +289,66 @@ fn the_int8_stage_1_projection_reads_its_weight_as_int8() -> TractResult<()> {
         let worst = relative_difference(x, y)?;
         println!("relative error {worst:.1e}");
         assert!(worst < 1e-4, "relative error {worst:e}");
+    }
+    Ok(())
+}
+
+/// The shipped bundle's generator stages: each up-block's `DepthToSpace` as one `Interleave`
+/// instead of tract's two axis moves, and the same pictures bit for bit (both are copies).
+#[test]
+fn the_up_blocks_interleave_in_one_pass() -> TractResult<()> {
+    use tract_onnx::prelude::*;
+    for (file, inputs, up_blocks) in [
+        ("generator_stage1.onnx", vec![vec![1, 256], vec![1, 100]], 4),
+        (
+            "generator_stage1.int8.onnx",
+            vec![vec![1, 256], vec![1, 100]],
+            4,
+        ),
+        (
+            "generator_stage2.onnx",
+            vec![vec![1, 16, 64, 64], vec![1, 64]],
+            1,
+        ),
+        (
+            "generator_stage2.int8.onnx",
+            vec![vec![1, 16, 64, 64], vec![1, 64]],
+            1,
+        ),
+    ] {
+        let typed = tract_onnx::onnx()
+            .model_for_path(shipped(file))?
+            .into_typed()?;
+        let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
+        let ours = optimise_with(
+            typed,
+            PlanOptions {
+                interleave: true,
+                ..PlanOptions::stock()
+            },
+        )?;
+        let interleaves = ops(&ours).iter().filter(|o| *o == "Interleave").count();
+        // This bundle's older export interleaves some up-blocks in two halves.
+        assert!(interleaves >= up_blocks, "{file}: {:?}", ops(&ours));
+        let values: TVec<TValue> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, shape)| {
+                let n = shape.iter().product();
+                Tensor::from_shape(shape, &values(n, i as u64 + 21)).map(|t| t.into_tvalue())
+            })
+            .collect::<TractResult<_>>()?;
+        let run_all = |m: &TypedModel| m.clone().into_runnable()?.run(values.clone());
+        let (a, b) = (run_all(&stock)?, run_all(&ours)?);
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                x.try_as_plain_ram()?.as_slice::<f32>()?,
+                y.try_as_plain_ram()?.as_slice::<f32>()?,
+                "{file}"
+            );
+        }
+        println!("{file}: {interleaves} interleaves, outputs identical");
     }
     Ok(())
 }

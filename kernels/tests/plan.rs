@@ -34,6 +34,46 @@ fn relative_difference(want: &Tensor, got: &Tensor) -> TractResult<f32> {
     Ok(worst / scale)
 }
 
+/// A file of the shipped bundle planned by tract alone and with `options`.
+fn shipped_plans(file: &str, options: PlanOptions) -> TractResult<(TypedModel, TypedModel)> {
+    use tract_onnx::prelude::*;
+    let typed = tract_onnx::onnx()
+        .model_for_path(shipped(file))?
+        .into_typed()?;
+    let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
+    Ok((stock, optimise_with(typed, options)?))
+}
+
+/// Runs `stock` and `ours` on the same pseudo-random inputs of `shapes` and requires the same
+/// bits in every output.
+fn assert_same_outputs(
+    stock: &TypedModel,
+    ours: &TypedModel,
+    shapes: &[Vec<usize>],
+    seed: u64,
+    file: &str,
+) -> TractResult<()> {
+    let inputs: TVec<TValue> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, shape)| {
+            let n = shape.iter().product();
+            Tensor::from_shape(shape, &values(n, i as u64 + seed)).map(|t| t.into_tvalue())
+        })
+        .collect::<TractResult<_>>()?;
+    let run_all = |m: &TypedModel| m.clone().into_runnable()?.run(inputs.clone());
+    let (a, b) = (run_all(stock)?, run_all(ours)?);
+    assert_eq!(a.len(), b.len(), "{file}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x.try_as_plain_ram()?.as_slice::<f32>()?,
+            y.try_as_plain_ram()?.as_slice::<f32>()?,
+            "{file}"
+        );
+    }
+    Ok(())
+}
+
 fn ops(model: &TypedModel) -> Vec<String> {
     model
         .nodes()
@@ -193,7 +233,6 @@ fn the_speech_encoders_grus_run_on_our_recurrent_product() -> TractResult<()> {
 #[test]
 fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<()> {
     use s2i_kernels::DotIsa;
-    use tract_onnx::prelude::*;
     let Some(isa) = DotIsa::detect() else {
         return Ok(()); // no path on this CPU: tract's lowering stays
     };
@@ -207,12 +246,8 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
             vec![vec![1, 16, 64, 64], vec![1, 64]],
         ),
     ] {
-        let typed = tract_onnx::onnx()
-            .model_for_path(shipped(file))?
-            .into_typed()?;
-        let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
-        let ours = optimise_with(
-            typed,
+        let (stock, ours) = shipped_plans(
+            file,
             PlanOptions {
                 integer_conv: Some(isa),
                 ..PlanOptions::stock()
@@ -235,24 +270,7 @@ fn the_int8_generators_convolutions_run_on_our_integer_kernel() -> TractResult<(
                 "{file}: {conv:?}"
             );
         }
-        let values: TVec<TValue> = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, shape)| {
-                let n = shape.iter().product();
-                Tensor::from_shape(shape, &values(n, i as u64 + 11)).map(|t| t.into_tvalue())
-            })
-            .collect::<TractResult<_>>()?;
-        let run_all = |m: &TypedModel| m.clone().into_runnable()?.run(values.clone());
-        let (a, b) = (run_all(&stock)?, run_all(&ours)?);
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(
-                x.try_as_plain_ram()?.as_slice::<f32>()?,
-                y.try_as_plain_ram()?.as_slice::<f32>()?,
-                "{file}"
-            );
-        }
+        assert_same_outputs(&stock, &ours, &inputs, 11, file)?;
     }
     Ok(())
 }
@@ -297,7 +315,6 @@ fn the_int8_stage_1_projection_reads_its_weight_as_int8() -> TractResult<()> {
 /// instead of tract's two axis moves, and the same pictures bit for bit (both are copies).
 #[test]
 fn the_up_blocks_interleave_in_one_pass() -> TractResult<()> {
-    use tract_onnx::prelude::*;
     for (file, inputs, up_blocks) in [
         ("generator_stage1.onnx", vec![vec![1, 256], vec![1, 100]], 4),
         (
@@ -316,12 +333,8 @@ fn the_up_blocks_interleave_in_one_pass() -> TractResult<()> {
             1,
         ),
     ] {
-        let typed = tract_onnx::onnx()
-            .model_for_path(shipped(file))?
-            .into_typed()?;
-        let stock = optimise_with(typed.clone(), PlanOptions::stock())?;
-        let ours = optimise_with(
-            typed,
+        let (stock, ours) = shipped_plans(
+            file,
             PlanOptions {
                 interleave: true,
                 ..PlanOptions::stock()
@@ -330,24 +343,7 @@ fn the_up_blocks_interleave_in_one_pass() -> TractResult<()> {
         let interleaves = ops(&ours).iter().filter(|o| *o == "Interleave").count();
         // This bundle's older export interleaves some up-blocks in two halves.
         assert!(interleaves >= up_blocks, "{file}: {:?}", ops(&ours));
-        let values: TVec<TValue> = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, shape)| {
-                let n = shape.iter().product();
-                Tensor::from_shape(shape, &values(n, i as u64 + 21)).map(|t| t.into_tvalue())
-            })
-            .collect::<TractResult<_>>()?;
-        let run_all = |m: &TypedModel| m.clone().into_runnable()?.run(values.clone());
-        let (a, b) = (run_all(&stock)?, run_all(&ours)?);
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(
-                x.try_as_plain_ram()?.as_slice::<f32>()?,
-                y.try_as_plain_ram()?.as_slice::<f32>()?,
-                "{file}"
-            );
-        }
+        assert_same_outputs(&stock, &ours, &inputs, 21, file)?;
         println!("{file}: {interleaves} interleaves, outputs identical");
     }
     Ok(())

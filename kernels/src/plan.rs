@@ -117,8 +117,8 @@ impl PlanOptions {
                 DotIsa::available(),
                 DotIsa::name,
             )?,
-            int8_dense: Isa::detect(),
-            interleave: true,
+            // The kernels these three settings do not name keep their best path.
+            ..Self::best()
         })
     }
 }

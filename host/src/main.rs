@@ -49,6 +49,9 @@ enum RdgCommand {
     /// S2IGAN mAP, attribute accuracy and Fréchet distances on the test captions, beside real
     /// images (ceiling) and shuffled captions (floor).
     Eval(s2i_host::eval::gan::GanEvalArgs),
+    /// Quality against CPU minutes: evaluates the snapshots runs kept and draws one chart per
+    /// measure, a line per run.
+    Curve(s2i_host::eval::curve::CurveArgs),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +104,7 @@ fn main() -> Result<()> {
             RdgCommand::Train(args) => s2i_host::rdg::trainer::run(&args),
             RdgCommand::Sample(args) => s2i_host::rdg::sample::run(&args).map(|_| ()),
             RdgCommand::Eval(args) => s2i_host::eval::gan::run(&args).map(|_| ()),
+            RdgCommand::Curve(args) => s2i_host::eval::curve::run(&args).map(|_| ()),
         },
         Command::Export(args) => s2i_host::export::bundle::run(&args),
     }

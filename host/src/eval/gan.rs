@@ -36,6 +36,7 @@ use crate::sen::retrieval::average_precision;
 use crate::train::{resolve_device, DeviceChoice};
 
 use super::frechet::frechet_distance;
+use super::presence::{Presence, PRESENCE_FILE};
 use super::probe::{accuracy, image_batch, LoadedProbe};
 
 const BATCH: usize = 50;
@@ -101,11 +102,23 @@ pub struct GanReport {
     pub map_chance: f64,
     pub map_queries: usize,
     pub inception_map: Option<Compared>,
-    /// Per attribute (probe on synthetic sets).
+    /// Per attribute (probe on synthetic sets), over every caption.
     pub attribute_accuracy: BTreeMap<String, Compared>,
-    /// Probe-feature Fréchet distance to the real test images; the ceiling compares two halves
-    /// of the real images.
+    /// Per attribute, over only the captions that name it: a caption that never mentions the
+    /// wings cannot decide their colour. The quality targets use this figure.
+    pub attribute_accuracy_named: BTreeMap<String, Compared>,
+    /// Captions naming each attribute, of `generated_images`.
+    pub captions_naming: BTreeMap<String, usize>,
+    /// Probe-feature Fréchet distance to one half of the real test images (every class split
+    /// between the halves), each set as large as the other half: generated and shuffled-caption
+    /// images of that other half's items, and the other half itself (real vs real, the best a
+    /// generator can do at this sample size).
     pub probe_frechet: Option<Compared>,
+    /// Images per set in the Fréchet comparison.
+    pub frechet_set_size: Option<usize>,
+    /// Share of images the presence classifier calls "bird": generated for the test captions,
+    /// drawn backgrounds and blobs (floor), real test images (ceiling).
+    pub bird_present: Option<Compared>,
     pub fid: Option<f64>,
     pub inception_score: Option<(f64, f64)>,
     /// Why a figure is missing.
@@ -116,6 +129,7 @@ pub struct GanReport {
 struct Measures {
     sen_images: crate::sen::load::LoadedSen,
     probe: Option<LoadedProbe>,
+    presence: Option<Presence>,
     inception: Option<InceptionFeatures>,
     inception_classifier: Option<(Tensor, Tensor)>,
 }
@@ -125,6 +139,8 @@ struct Measured {
     ied: Vec<Tensor>,
     probe_pred: Vec<Vec<Tensor>>,
     probe_feat: Vec<Tensor>,
+    /// Images the presence classifier called "bird", per batch.
+    present: Vec<f64>,
     inception: Vec<Tensor>,
     inception_probs: Vec<Tensor>,
 }
@@ -143,6 +159,9 @@ impl Measured {
                 self.probe_pred.push(p.predict(images));
                 self.probe_feat.push(p.features(images));
             }
+            if let Some(p) = &m.presence {
+                self.present.push(p.rate(images) * images.size()[0] as f64);
+            }
             if let Some(inc) = &m.inception {
                 let f = inc.forward(images);
                 if let Some((w, b)) = &m.inception_classifier {
@@ -155,6 +174,11 @@ impl Measured {
                 self.inception.push(f.to_device(Device::Cpu));
             }
         });
+    }
+
+    /// Share of the images called "bird".
+    fn presence_rate(&self, images: usize) -> f64 {
+        self.present.iter().sum::<f64>() / images.max(1) as f64
     }
 
     fn ied(&self) -> Tensor {
@@ -196,6 +220,105 @@ fn test_rows(ds: &Dataset) -> Rows {
         }
     }
     Rows { items, captions }
+}
+
+/// `[rows, A]` true where the row's caption names attribute `a`. Synthetic sets record the
+/// fields each caption names; for older sets the caption's text is searched for the value's word,
+/// which can also count a colour that the caption gives to another part.
+fn naming_mask(ds: &Dataset, rows: &Rows, names: &[String]) -> Tensor {
+    let flat: Vec<bool> = rows
+        .items
+        .iter()
+        .zip(&rows.captions)
+        .flat_map(|(&item, &k)| {
+            let attrs = ds.item(item as usize).attributes.as_ref();
+            let caption = attrs.map(|a| &a["captions"][k as usize]);
+            names.iter().map(move |name| {
+                let Some(caption) = caption else {
+                    return false;
+                };
+                if let Some(listed) = caption["names"].as_array() {
+                    return listed.iter().any(|n| n.as_str() == Some(name));
+                }
+                let value = attrs.and_then(|a| a["species"][name.as_str()].as_str());
+                let text = caption["text"].as_str().unwrap_or("");
+                value.is_some_and(|v| {
+                    text.split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w.eq_ignore_ascii_case(v))
+                })
+            })
+        })
+        .collect();
+    Tensor::from_slice(&flat).view([rows.items.len() as i64, names.len() as i64])
+}
+
+/// The real test images split in two halves with every class in both (alternating within each
+/// class), so a Fréchet distance compares sets of equal size: the distance's bias grows as the
+/// sets shrink, and comparing 2 000 generated images with all real ones against two halves of the
+/// real ones put real images further from real than generated ones.
+struct FrechetHalves {
+    /// Positions in `test_items` of the reference half.
+    reference: Vec<i64>,
+    /// Positions in `test_items` of the other half (the real side of real vs real).
+    other: Vec<i64>,
+    /// Rows of the generated set for the other half's items, one caption per item.
+    other_rows: Vec<i64>,
+}
+
+/// Positions in `items` of two halves of equal size with every class in both: alternate items
+/// of each class go to the first (reference) and the second half; the reference half is cut to
+/// the other's length.
+pub fn equal_halves(ds: &Dataset, items: &[usize]) -> (Vec<i64>, Vec<i64>) {
+    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    let (mut reference, mut other) = (Vec::new(), Vec::new());
+    for (pos, &item) in items.iter().enumerate() {
+        let n = seen.entry(ds.item(item).class_id).or_default();
+        *n += 1;
+        if *n % 2 == 1 {
+            reference.push(pos as i64);
+        } else {
+            other.push(pos as i64);
+        }
+    }
+    reference.truncate(other.len());
+    (reference, other)
+}
+
+impl FrechetHalves {
+    fn new(ds: &Dataset, test_items: &[usize], rows: &Rows) -> Self {
+        let (reference, other) = equal_halves(ds, test_items);
+        // One caption per item, turning through the captions so all kinds appear.
+        let other_rows = other
+            .iter()
+            .enumerate()
+            .map(|(k, &pos)| {
+                let item = test_items[pos as usize];
+                let want = (k % ds.item(item).captions.len().max(1)) as i64;
+                (0..rows.items.len())
+                    .find(|&r| rows.items[r] as usize == item && rows.captions[r] == want)
+                    .expect("every test item has a row per caption") as i64
+            })
+            .collect();
+        Self {
+            reference,
+            other,
+            other_rows,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.other.len()
+    }
+
+    fn compare(&self, generated: &Tensor, floor: &Tensor, real: &Tensor) -> Result<Compared> {
+        let pick = |t: &Tensor, at: &[i64]| t.index_select(0, &Tensor::from_slice(at));
+        let reference = pick(real, &self.reference);
+        Ok(Compared {
+            generated: frechet_distance(&pick(generated, &self.other_rows), &reference)?,
+            floor: frechet_distance(&pick(floor, &self.other_rows), &reference)?,
+            ceiling: frechet_distance(&pick(real, &self.other), &reference)?,
+        })
+    }
 }
 
 /// The paper's image-to-image mAP: cosine similarity of L2-normalised features.
@@ -321,9 +444,28 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         }
         None => (None, None),
     };
+    let presence = match &args.probe {
+        Some(p) => {
+            let dir = if p.is_dir() {
+                p.as_path()
+            } else {
+                p.parent().unwrap_or(Path::new("."))
+            };
+            let file = dir.join(PRESENCE_FILE);
+            file.is_file()
+                .then(|| Presence::load(&file, device).map(|pr| (pr, file)))
+                .transpose()?
+        }
+        None => None,
+    };
+    let presence_floor = presence
+        .as_ref()
+        .and_then(|(_, f)| crate::train::Checkpoint::load(f).ok())
+        .and_then(|ck| ck.header["report"]["negative_rate"].as_f64());
     let measures = Measures {
         sen_images: sen,
         probe,
+        presence: presence.map(|(p, _)| p),
         inception,
         inception_classifier,
     };
@@ -458,36 +600,45 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
     };
 
     let mut attribute_accuracy = BTreeMap::new();
+    let mut attribute_accuracy_named = BTreeMap::new();
+    let mut captions_naming = BTreeMap::new();
     let mut probe_frechet = None;
+    let mut frechet_set_size = None;
     if let Some(p) = &measures.probe {
         let row_items: Vec<usize> = rows.items.iter().map(|&i| i as usize).collect();
         let labels_rows = p.schema.labels(&ds, &row_items);
         let labels_real = p.schema.labels(&ds, &test_items);
-        let acc_gen = accuracy(&generated.predictions(), &labels_rows);
-        let acc_floor = accuracy(&floor.predictions(), &labels_rows);
+        let named = naming_mask(&ds, &rows, &p.schema.names);
+        let labels_named = labels_rows.where_self(&named, &labels_rows.full_like(-1));
         let acc_real = accuracy(&real.predictions(), &labels_real);
-        for (a, name) in p.schema.names.iter().enumerate() {
-            if let (Some(g), Some(f), Some(c)) = (acc_gen[a], acc_floor[a], acc_real[a]) {
-                attribute_accuracy.insert(
-                    name.clone(),
-                    Compared {
-                        generated: g,
-                        floor: f,
-                        ceiling: c,
-                    },
-                );
+        for (labels, table) in [
+            (&labels_rows, &mut attribute_accuracy),
+            (&labels_named, &mut attribute_accuracy_named),
+        ] {
+            let acc_gen = accuracy(&generated.predictions(), labels);
+            let acc_floor = accuracy(&floor.predictions(), labels);
+            for (a, name) in p.schema.names.iter().enumerate() {
+                if let (Some(g), Some(f), Some(c)) = (acc_gen[a], acc_floor[a], acc_real[a]) {
+                    table.insert(
+                        name.clone(),
+                        Compared {
+                            generated: g,
+                            floor: f,
+                            ceiling: c,
+                        },
+                    );
+                }
             }
         }
-        let real_feat = Tensor::cat(&real.probe_feat, 0);
-        let half = real_feat.size()[0] / 2;
-        probe_frechet = Some(Compared {
-            generated: frechet_distance(&Tensor::cat(&generated.probe_feat, 0), &real_feat)?,
-            floor: frechet_distance(&Tensor::cat(&floor.probe_feat, 0), &real_feat)?,
-            ceiling: frechet_distance(
-                &real_feat.narrow(0, 0, half),
-                &real_feat.narrow(0, half, real_feat.size()[0] - half),
-            )?,
-        });
+        for (a, name) in p.schema.names.iter().enumerate() {
+            let count = named.select(1, a as i64).sum(Kind::Int64).int64_value(&[]);
+            captions_naming.insert(name.clone(), count as usize);
+        }
+        let halves = FrechetHalves::new(&ds, &test_items, &rows);
+        let feats = |m: &Measured| Tensor::cat(&m.probe_feat, 0);
+        let real_feat = feats(&real);
+        probe_frechet = Some(halves.compare(&feats(&generated), &feats(&floor), &real_feat)?);
+        frechet_set_size = Some(halves.size());
     } else {
         unavailable.push(
             "attribute accuracy and probe Fréchet distance: no --probe given (s2i-host probe \
@@ -495,6 +646,21 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
                 .into(),
         );
     }
+
+    let bird_present = if measures.presence.is_some() {
+        Some(Compared {
+            generated: generated.presence_rate(n),
+            floor: presence_floor.unwrap_or(f64::NAN),
+            ceiling: real.presence_rate(test_items.len()),
+        })
+    } else {
+        unavailable.push(
+            "bird present: no presence.safetensors beside the probe (retrain it with \
+             `s2i-host probe train`)"
+                .into(),
+        );
+        None
+    };
 
     let fid = if measures.inception.is_some() {
         Some(frechet_distance(
@@ -530,7 +696,11 @@ pub fn run(args: &GanEvalArgs) -> Result<GanReport> {
         map_queries: queries.len(),
         inception_map,
         attribute_accuracy,
+        attribute_accuracy_named,
+        captions_naming,
         probe_frechet,
+        frechet_set_size,
+        bird_present,
         fid,
         inception_score,
         unavailable,
@@ -642,12 +812,24 @@ pub fn table(r: &GanReport) -> String {
     for (name, c) in &r.attribute_accuracy {
         line(&mut s, &format!("accuracy: {name}"), c);
     }
+    for (name, c) in &r.attribute_accuracy_named {
+        let n = r.captions_naming.get(name).copied().unwrap_or(0);
+        line(&mut s, &format!("named ({n}): {name}"), c);
+    }
     if let Some(f) = &r.probe_frechet {
         let _ = writeln!(
             s,
-            "{:<22} {:>10.3} {:>10.3} {:>10.3}   (lower is better; ceiling = real vs real)",
-            "Fréchet (probe)", f.generated, f.floor, f.ceiling
+            "{:<22} {:>10.3} {:>10.3} {:>10.3}   (lower is better; ceiling = real vs real; {} \
+             images per set)",
+            "Fréchet (probe)",
+            f.generated,
+            f.floor,
+            f.ceiling,
+            r.frechet_set_size.unwrap_or(0)
         );
+    }
+    if let Some(b) = &r.bird_present {
+        line(&mut s, "bird present", b);
     }
     if let Some(fid) = r.fid {
         let _ = writeln!(s, "{:<22} {:>10.2}", "FID (Inception)", fid);

@@ -2,8 +2,10 @@
 //! attribute probe trained on real images ([`probe`]) and the Fréchet distance between probe
 //! features of two image sets ([`frechet`]); and `rdg eval` over test captions ([`gan`]).
 
+pub mod curve;
 pub mod frechet;
 pub mod gan;
+pub mod presence;
 pub mod probe;
 
 pub use frechet::frechet_distance;

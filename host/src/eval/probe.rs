@@ -1039,9 +1039,18 @@ pub fn run(args: &ProbeTrainArgs) -> Result<Value> {
             "train_loss": losses,
         }),
     )?;
+    let presence =
+        super::presence::train(&ds, &args.out, super::presence::STEPS, config.seed, device)?;
+    println!(
+        "bird present: {:.3} of real test images, {:.3} of drawn backgrounds and blobs ({})",
+        presence["real_test_rate"].as_f64().unwrap_or(f64::NAN),
+        presence["negative_rate"].as_f64().unwrap_or(f64::NAN),
+        args.out.join(super::presence::PRESENCE_FILE).display()
+    );
     let report = json!({
         "checkpoint": path,
         "data": args.data,
+        "presence": presence,
         "device": format!("{device:?}"),
         "seconds": started.elapsed().as_secs_f64(),
         "config": config,
@@ -1139,6 +1148,7 @@ mod tests {
 
     use crate::data::fixture::{write_official, OfficialSpec};
     use crate::data::synth::{generate, Kind as SynthKind, SynthConfig};
+    use crate::eval::frechet::frechet_distance;
 
     /// 120 drawn birds (two per class, one caption each), made and loaded at 32² once per test
     /// binary.
@@ -1298,6 +1308,65 @@ mod tests {
         let acc = back.evaluate(ds, Split::Test).unwrap();
         assert_eq!(acc.len(), back.schema.len());
         assert!(acc.iter().flatten().all(|a| (0.0..=1.0).contains(a)));
+    }
+
+    /// On real images and an untrained generator: two halves of the real test images are
+    /// closer than the generator's pictures are to either, at equal set sizes; and the presence
+    /// classifier calls real birds present more often than drawn backgrounds and blobs.
+    #[test]
+    fn frechet_orders_real_before_random_and_presence_separates_birds() {
+        let ds = birds();
+        let schema = AttributeSchema::from_dataset(ds).unwrap();
+        let bar = indicatif::ProgressBar::hidden();
+        let (probe, _) = train_probe(
+            ds,
+            &DrawnExamples::default(),
+            schema,
+            &tiny_config(),
+            Device::Cpu,
+            &bar,
+            |_, _, _| Ok(()),
+        )
+        .unwrap();
+        let test_items = ds.split(Split::Test).to_vec();
+        let real = real_images(ds, Split::Test, 32, Augment::Deterministic).unwrap();
+        let feats = probe.features(&real);
+        let (a, b) = crate::eval::gan::equal_halves(ds, &test_items);
+        assert_eq!(a.len(), b.len());
+        assert!(a.len() >= 8, "{} per half", a.len());
+        let pick = |t: &Tensor, at: &[i64]| t.index_select(0, &Tensor::from_slice(at));
+        let reference = pick(&feats, &a);
+        let real_vs_real = frechet_distance(&pick(&feats, &b), &reference).unwrap();
+
+        tch::manual_seed(0);
+        let cfg = crate::rdg::config::RdgConfig {
+            stages: 1,
+            ..crate::rdg::RdgConfig::edge()
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = crate::rdg::Generator::new(vs.root() / "g", &cfg);
+        crate::rdg::init_weights(&vs);
+        let n = b.len() as i64;
+        let e = Tensor::randn([n, cfg.embedding_dim], (Kind::Float, Device::Cpu));
+        let z = Tensor::randn([n, cfg.z_dim], (Kind::Float, Device::Cpu));
+        let fake = tch::no_grad(|| g.forward_t(&e, &z, true, false).images[0].shallow_clone());
+        let fake = fake.adaptive_avg_pool2d([32, 32]);
+        let random = frechet_distance(&probe.features(&fake), &reference).unwrap();
+        println!("Fréchet: real vs real {real_vs_real:.3}, untrained generator {random:.3}");
+        assert!(real_vs_real < random, "{real_vs_real} vs {random}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let report = crate::eval::presence::train(ds, dir.path(), 80, 1, Device::Cpu).unwrap();
+        let present = crate::eval::presence::Presence::load(
+            &dir.path().join(crate::eval::presence::PRESENCE_FILE),
+            Device::Cpu,
+        )
+        .unwrap();
+        let real_rate = present.rate(&real);
+        let negative_rate = report["negative_rate"].as_f64().unwrap();
+        println!("bird present: real {real_rate:.3}, negatives {negative_rate:.3}");
+        assert!((real_rate - report["real_test_rate"].as_f64().unwrap()).abs() < 1e-9);
+        assert!(real_rate > 0.7 && negative_rate < 0.3, "{report}");
     }
 
     #[test]

@@ -95,7 +95,16 @@ pub fn stage1_graph(
             g.node("Add", "ca.c", &[&mu, &noise], &[])
         }
     };
-    let s1 = &gen.stage1;
+    let Some((s1, _)) = gen.stacked() else {
+        super::fused::stage1_body(&mut g, gen, &c, &z);
+        g.output(
+            &c,
+            names::CONDITION,
+            Elem::F32,
+            &fixed(&[1, cfg.condition_dim]),
+        );
+        return g;
+    };
     let x = g.node("Concat", "stage1.input", &[&c, &z], &[Attr::Int("axis", 1)]);
     let (scale, shift) = bn_affine(&s1.bn);
     let (w, b) = fold(&s1.fc.ws, s1.fc.bs.as_ref(), &scale, &shift);
@@ -134,7 +143,6 @@ pub fn stage1_graph(
 /// Refinement stage `k` (2 ≤ k ≤ stages).
 pub fn refine_graph(gen: &Generator, k: usize, precision: ConvPrecision) -> GraphBuilder {
     let cfg = &gen.config;
-    let stage = &gen.refine[k - 2];
     let mut g = GraphBuilder::new(&format!("s2i_generator_stage{k}"));
     g.quant.precision = precision;
     let side = cfg.image_size(k - 1);
@@ -145,6 +153,11 @@ pub fn refine_graph(gen: &Generator, k: usize, precision: ConvPrecision) -> Grap
         &fixed(&[1, n, side, side]),
     );
     let c = g.input(names::CONDITION, Elem::F32, &fixed(&[1, cfg.condition_dim]));
+    let Some((_, refine)) = gen.stacked() else {
+        super::fused::refine_body(&mut g, gen, k, &h, &c);
+        return g;
+    };
+    let stage = &refine[k - 2];
     let p = format!("stage{k}");
     let mut r = layers::conditioned_join_block(
         &mut g,

@@ -216,6 +216,50 @@ fn up_phases_int8(
     )
 }
 
+/// "Nearest ×2, then conv3×3 with bias" without the up-sampled tensor: the four phase kernels
+/// ([`upsample_conv_phases`]) as one convolution with 4·C outputs (int8 in int8 graphs), then
+/// DepthToSpace and the crop [`gate_and_interleave`] explains.
+pub fn upsample_conv(g: &mut GraphBuilder, hint: &str, x: &str, w: &Tensor, b: &Tensor) -> String {
+    let phases = upsample_conv_phases(w);
+    // Phase (a, b) sits at index 2a + b; DepthToSpace wants (1 − a, 1 − b) order.
+    let kernels: Vec<Tensor> = phases
+        .iter()
+        .rev()
+        .map(|(k, _)| k.shallow_clone())
+        .collect();
+    let bias = b.detach().to_kind(Kind::Float).repeat([4]);
+    let all = g.conv_node(
+        &format!("{hint}.phases"),
+        x,
+        &Tensor::cat(&kernels, 0),
+        &bias,
+        &phase_conv_attrs(),
+    );
+    let interleaved = g.node(
+        "DepthToSpace",
+        &format!("{hint}.interleave"),
+        &[&all],
+        &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
+    );
+    g.slice(hint, &interleaved, &[1, 1], &[-1, -1], &[2, 3])
+}
+
+/// Nearest ×2 of `x` (`channels` wide) as four copies interleaved by DepthToSpace.
+pub fn upsample_nearest(g: &mut GraphBuilder, hint: &str, x: &str) -> String {
+    let copies = g.node(
+        "Concat",
+        &format!("{hint}.copies"),
+        &[x, x, x, x],
+        &[Attr::Int("axis", 1)],
+    );
+    g.node(
+        "DepthToSpace",
+        hint,
+        &[&copies],
+        &[Attr::Int("blocksize", 2), Attr::Str("mode", "DCR".into())],
+    )
+}
+
 /// The four 2×2 phase kernels side by side: one convolution over the input padded by one on
 /// every side gives an (H+1)×(W+1) output per phase.
 fn phase_conv_attrs() -> [Attr; 3] {
@@ -414,17 +458,37 @@ const TAPS_MIN_INPUT_CHANNELS: i64 = 16;
 /// 27-row product); tap (ky, kx) then contributes its 3 channels' window starting at (ky, kx).
 /// Narrower inputs keep the plain convolution, which tract runs as a direct convolution.
 pub fn to_image(g: &mut GraphBuilder, hint: &str, x: &str, head: &ToImage) -> String {
-    let w = &head.conv.ws;
+    image_head(g, hint, x, &head.conv.ws, None)
+}
+
+/// conv3×3 (with an optional bias) → tanh, as [`to_image`] writes it.
+pub fn image_head(
+    g: &mut GraphBuilder,
+    hint: &str,
+    x: &str,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+) -> String {
+    let w = &w.detach();
     let (out, inputs) = (w.size()[0], w.size()[1]);
+    let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
+    let bias = bias.map_or(zeros, |b| b.detach().to_device(tch::Device::Cpu));
     if inputs < TAPS_MIN_INPUT_CHANNELS {
-        let zeros = Tensor::zeros([out], (Kind::Float, tch::Device::Cpu));
-        let y = conv_f32(g, &format!("{hint}.conv"), x, w, &zeros, [1, 1, 1, 1]);
+        let y = conv_f32(g, &format!("{hint}.conv"), x, w, &bias, [1, 1, 1, 1]);
         return g.node("Tanh", hint, &[&y], &[]);
     }
-    // [o, c, ky, kx] → [(ky, kx, o), c, 1, 1]
+    // [o, c, ky, kx] → [(ky, kx, o), c, 1, 1]; the bias joins the centre tap's outputs.
     let taps = w.permute([2, 3, 0, 1]).reshape([9 * out, inputs, 1, 1]);
-    let zeros = Tensor::zeros([9 * out], (Kind::Float, tch::Device::Cpu));
-    let y = conv_f32(g, &format!("{hint}.taps"), x, &taps, &zeros, [1, 1, 1, 1]);
+    let tap_bias = Tensor::zeros([9, out], (Kind::Float, tch::Device::Cpu));
+    let _ = tap_bias.get(4).copy_(&bias);
+    let y = conv_f32(
+        g,
+        &format!("{hint}.taps"),
+        x,
+        &taps,
+        &tap_bias.view([9 * out]),
+        [1, 1, 1, 1],
+    );
     // Padded by one on each side, a window starting at k ends 2 − k short of the end.
     let end = |k: i64| if k == 2 { i64::MAX } else { k - 2 };
     let mut windows = Vec::with_capacity(9);

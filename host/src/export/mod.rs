@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod check;
+pub mod fused;
 pub mod generator;
 pub mod int8;
 pub mod layers;

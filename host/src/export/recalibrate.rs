@@ -75,6 +75,10 @@ pub fn average_batch_statistics(
         .filter(|(name, _)| name.ends_with("running_mean") || name.ends_with("running_var"))
         .map(|(_, t)| t)
         .collect();
+    if stats.is_empty() {
+        // Nothing to re-estimate (the fused generator has no BN): skip the forward passes.
+        return;
+    }
     tch::no_grad(|| {
         let mut sums: Vec<Tensor> = stats.iter().map(Tensor::zeros_like).collect();
         for k in 0..batches {

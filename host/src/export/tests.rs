@@ -60,15 +60,22 @@ fn check_generator_with(
     embedding_scale: f64,
     ngf: i64,
 ) -> Vec<Vec<String>> {
-    tch::manual_seed(11);
     let cfg = crate::rdg::config::RdgConfig {
         dense,
         embedding_scale,
         ngf,
         ..tiny(stages)
     };
+    check_stages(&cfg, mode)
+}
+
+/// The stages of a generator of `cfg` (random weights: tch's initialisation, the affines of a
+/// fused one not zeroed) written and run under tract against tch; returns each stage's op types.
+fn check_stages(cfg: &crate::rdg::config::RdgConfig, mode: ConditionMode) -> Vec<Vec<String>> {
+    tch::manual_seed(11);
+    let stages = cfg.stages;
     let vs = nn::VarStore::new(Device::Cpu);
-    let gen = Generator::new(vs.root() / "g", &cfg);
+    let gen = Generator::new(vs.root() / "g", cfg);
     randomise_batch_norms(&vs);
     let dir = tempfile::tempdir().unwrap();
     let mut op_types = Vec::new();
@@ -98,6 +105,26 @@ fn a_wide_image_head_runs_as_taps_and_a_narrow_one_as_a_convolution() {
     let sums = |k: usize| ops[k].iter().filter(|op| *op == "Sum").count();
     assert_eq!(sums(0), 1, "stage 1's image head as taps");
     assert_eq!(sums(1), 0, "stage 2's image head as a convolution");
+}
+
+/// The fused generator at the board's widths (ngf 16, the taps head) and three stages.
+#[test]
+fn fused_generator_stages_match_tch_under_tract() {
+    for (stages, ngf) in [(2, 16), (3, 4)] {
+        let cfg = crate::rdg::config::RdgConfig {
+            architecture: crate::rdg::config::Architecture::Fused,
+            ngf,
+            embedding_scale: 16.0,
+            ..tiny(stages)
+        };
+        let ops = check_stages(&cfg, ConditionMode::Mean);
+        // No up-sampled tensor: every ×2 is a DepthToSpace interleave.
+        assert!(ops
+            .iter()
+            .flatten()
+            .all(|op| op != "Resize" && op != "Upsample"));
+        assert!(ops[0].iter().any(|op| op == "DepthToSpace"));
+    }
 }
 
 #[test]

@@ -20,6 +20,52 @@ pub const D_FEATURE_SIDE: i64 = 4;
 /// Hidden width of the relation supervisor's classifier (spec §7).
 pub const RS_HIDDEN: i64 = 128;
 
+/// How the generator is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// The paper's densely-stacked stages: the condition joins once per stage, BN + GLU blocks.
+    #[default]
+    Stacked,
+    /// One generator whose every up-block fuses the condition by per-channel affines (DF-GAN);
+    /// no normalisation; each stage past the first is one more fused up-block with its own image.
+    Fused,
+}
+
+/// Which discriminator judges each scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscriminatorKind {
+    /// StackGAN-v2's: strided convolutions with BN, conditioned on the CA mean μ.
+    #[default]
+    Stacked,
+    /// DF-GAN's: residual down-blocks with a zero-initialised gain, no BN, conditioned on the
+    /// speech embedding itself (a fixed input, so a gradient penalty can reach it).
+    Residual,
+}
+
+/// The adversarial objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdversarialLoss {
+    /// Binary cross-entropy (the paper's).
+    #[default]
+    Bce,
+    /// Hinge: D pushes real logits above 1 and others below −1; G raises its logits.
+    Hinge,
+}
+
+/// Differentiable augmentation applied alike to every image D sees, in both steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentPolicy {
+    #[default]
+    None,
+    /// DiffAugment's translation (±1/8) and cutout (half the side), without its colour transform,
+    /// which would erase the colours a conditional D has to judge.
+    TranslationCutout,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RdgConfig {
     pub preset: String,
@@ -48,6 +94,24 @@ pub struct RdgConfig {
     pub dense: bool,
     /// Train with the relation supervisor (false = the "w/o RS" ablation).
     pub rs: bool,
+    #[serde(default)]
+    pub architecture: Architecture,
+    #[serde(default)]
+    pub discriminator: DiscriminatorKind,
+    #[serde(default)]
+    pub loss: AdversarialLoss,
+    #[serde(default)]
+    pub augment: AugmentPolicy,
+    /// Weight of the matching-aware gradient penalty on real, matching pairs (0 = off).
+    #[serde(default)]
+    pub ma_gp_weight: f64,
+    /// Weight of the paired reconstruction: L1 between each generated image and its caption's own
+    /// real image, both averaged down to `pair_side`² (0 = off). Supervises layout and colour
+    /// directly; at low resolution it leaves detail to the adversarial loss.
+    #[serde(default)]
+    pub pair_weight: f64,
+    #[serde(default = "default_pair_side")]
+    pub pair_side: i64,
     pub kl_weight: f64,
     pub rs_weight: f64,
     pub uncond_weight: f64,
@@ -66,6 +130,10 @@ fn unit_scale() -> f64 {
     1.0
 }
 
+fn default_pair_side() -> i64 {
+    16
+}
+
 impl RdgConfig {
     /// The spec's sizes (§5–§8): 21.3 M generator parameters, 9.12 GMAC for all three images.
     pub fn paper() -> Self {
@@ -81,6 +149,13 @@ impl RdgConfig {
             residual_blocks: 2,
             dense: true,
             rs: true,
+            architecture: Architecture::Stacked,
+            discriminator: DiscriminatorKind::Stacked,
+            loss: AdversarialLoss::Bce,
+            augment: AugmentPolicy::None,
+            ma_gp_weight: 0.0,
+            pair_weight: 0.0,
+            pair_side: default_pair_side(),
             kl_weight: 2.0,
             rs_weight: 1.0,
             uncond_weight: 1.0,
@@ -141,12 +216,35 @@ impl RdgConfig {
         }
     }
 
+    /// Board-sized like [`RdgConfig::edge`], with the recipe that came after the paper: the
+    /// condition fused into every generator block (DF-GAN), a residual discriminator on the
+    /// speech embedding with hinge loss, a matching-aware gradient penalty and TTUR, DiffAugment
+    /// without colour, and the paired low-resolution reconstruction; no relation supervisor.
+    /// `docs/notes/generator-recipe.md` compares it with `edge` at equal CPU minutes.
+    pub fn fused() -> Self {
+        Self {
+            preset: "fused".into(),
+            architecture: Architecture::Fused,
+            discriminator: DiscriminatorKind::Residual,
+            loss: AdversarialLoss::Hinge,
+            augment: AugmentPolicy::TranslationCutout,
+            ma_gp_weight: 2.0,
+            pair_weight: 10.0,
+            rs: false,
+            lr_g: 1e-4,
+            lr_d: 4e-4,
+            betas: (0.0, 0.9),
+            ..Self::edge()
+        }
+    }
+
     pub fn preset(name: &str) -> Result<Self, String> {
         match name {
             "paper" => Ok(Self::paper()),
             "edge" => Ok(Self::edge()),
+            "fused" => Ok(Self::fused()),
             other => Err(format!(
-                "unknown RDG preset `{other}` (expected paper or edge)"
+                "unknown RDG preset `{other}` (expected paper, edge or fused)"
             )),
         }
     }
@@ -224,6 +322,27 @@ impl RdgConfig {
         if self.epochs == 0 {
             return Err("epochs must be positive".into());
         }
+        for (name, w) in [
+            ("ma_gp_weight", self.ma_gp_weight),
+            ("pair_weight", self.pair_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(format!("{name} must be a finite number ≥ 0, got {w}"));
+            }
+        }
+        if !(1..=BASE_IMAGE_SIZE).contains(&self.pair_side) || BASE_IMAGE_SIZE % self.pair_side != 0
+        {
+            return Err(format!(
+                "pair_side must divide the first image's side {BASE_IMAGE_SIZE}, got {}",
+                self.pair_side
+            ));
+        }
+        if self.architecture == Architecture::Fused && self.ngf % 2 != 0 {
+            return Err(format!(
+                "the fused generator halves ngf on its way to 64²: ngf must be even, got {}",
+                self.ngf
+            ));
+        }
         Ok(())
     }
 
@@ -285,6 +404,46 @@ impl RdgConfig {
     }
 
     fn generator_costs(&self) -> Vec<Cost> {
+        match self.architecture {
+            Architecture::Stacked => self.stacked_costs(),
+            Architecture::Fused => self.fused_costs(),
+        }
+    }
+
+    /// Widths of the fused generator's stage-1 up-blocks, (in, out) from 4² to 64².
+    pub fn fused_stage1_widths(&self) -> [(i64, i64); STAGE1_UPSAMPLES] {
+        let n = self.ngf;
+        [(8 * n, 8 * n), (8 * n, 4 * n), (4 * n, 2 * n), (2 * n, n)]
+    }
+
+    fn fused_costs(&self) -> Vec<Cost> {
+        let c = self.condition_dim;
+        let mut s1 = Cost::default();
+        s1.linear(self.embedding_dim, 4 * c, true); // CA
+        s1.linear(
+            c + self.z_dim,
+            8 * self.ngf * STAGE1_SIDE * STAGE1_SIDE,
+            true,
+        );
+        let mut side = STAGE1_SIDE;
+        for (i, o) in self.fused_stage1_widths() {
+            side *= 2;
+            s1.fused_block(c, i, o, side);
+        }
+        s1.conv(self.ngf, 3, 3, side, true);
+        let mut stages = vec![s1];
+        for k in 2..=self.stages {
+            let mut st = Cost::default();
+            let (i, o) = (self.feature_channels(k - 1), self.feature_channels(k));
+            side *= 2;
+            st.fused_block(c, i, o, side);
+            st.conv(o, 3, 3, side, true);
+            stages.push(st);
+        }
+        stages
+    }
+
+    fn stacked_costs(&self) -> Vec<Cost> {
         let c = self.condition_dim;
         let mut stages = Vec::with_capacity(self.stages);
 
@@ -432,6 +591,29 @@ impl Cost {
         self.up_block(i, o, side);
     }
 
+    /// Per-channel affine of `channels` from a `condition`-sized vector: γ and β, each a
+    /// two-layer MLP with biases.
+    fn affine(&mut self, condition: i64, channels: i64) {
+        for _ in 0..2 {
+            self.linear(condition, channels, true);
+            self.linear(channels, channels, true);
+        }
+    }
+
+    /// Up ×2, fuse(i) → conv3×3 → fuse(o) → conv3×3, plus a 1×1 shortcut when i ≠ o; a fuse is
+    /// two affines.
+    fn fused_block(&mut self, condition: i64, i: i64, o: i64, out_side: i64) {
+        self.affine(condition, i);
+        self.affine(condition, i);
+        self.conv(i, o, 3, out_side, true);
+        self.affine(condition, o);
+        self.affine(condition, o);
+        self.conv(o, o, 3, out_side, true);
+        if i != o {
+            self.conv(i, o, 1, out_side, true);
+        }
+    }
+
     fn res_block(&mut self, c: i64, side: i64) {
         self.conv(c, 2 * c, 3, side, false);
         self.bn(2 * c);
@@ -448,10 +630,12 @@ mod tests {
     fn presets_validate() {
         RdgConfig::paper().validate().unwrap();
         RdgConfig::edge().validate().unwrap();
+        RdgConfig::fused().validate().unwrap();
         assert_eq!(RdgConfig::preset("edge").unwrap(), RdgConfig::edge());
+        assert_eq!(RdgConfig::preset("fused").unwrap(), RdgConfig::fused());
         assert!(RdgConfig::preset("huge")
             .unwrap_err()
-            .contains("paper or edge"));
+            .contains("paper, edge or fused"));
     }
 
     #[test]

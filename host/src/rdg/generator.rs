@@ -22,7 +22,8 @@ use tch::{nn, nn::Module, nn::ModuleT, Tensor};
 
 use super::blocks::{batch_norm1d, glu, tile, JoinBlock, ResBlock, ToImage, UpBlock};
 use super::conditioning::ConditioningAugmentation;
-use super::config::{RdgConfig, STAGE1_SIDE, STAGE1_UPSAMPLES};
+use super::config::{Architecture, RdgConfig, STAGE1_SIDE, STAGE1_UPSAMPLES};
+use super::fused::FusedStages;
 
 /// Everything one generator pass produces.
 #[derive(Debug)]
@@ -124,13 +125,22 @@ impl RefineStage {
     }
 }
 
+/// The stages of one of the two architectures.
+#[derive(Debug)]
+pub enum Stages {
+    Stacked {
+        stage1: InitStage,
+        /// Stages 2..=stages, in order.
+        refine: Vec<RefineStage>,
+    },
+    Fused(FusedStages),
+}
+
 #[derive(Debug)]
 pub struct Generator {
     pub config: RdgConfig,
     pub ca: ConditioningAugmentation,
-    pub stage1: InitStage,
-    /// Stages 2..=stages, in order.
-    pub refine: Vec<RefineStage>,
+    pub stages: Stages,
 }
 
 impl Generator {
@@ -140,13 +150,34 @@ impl Generator {
         if let Err(e) = cfg.validate() {
             panic!("invalid RDG config: {e}");
         }
+        let stages = match cfg.architecture {
+            Architecture::Stacked => Stages::Stacked {
+                stage1: InitStage::new(&p / "stage1", cfg),
+                refine: (2..=cfg.stages)
+                    .map(|k| RefineStage::new(&p / format!("stage{k}"), cfg, k))
+                    .collect(),
+            },
+            Architecture::Fused => Stages::Fused(FusedStages::new(&p, cfg)),
+        };
         Self {
             config: cfg.clone(),
             ca: ConditioningAugmentation::new(&p / "ca", cfg.embedding_dim, cfg.condition_dim),
-            stage1: InitStage::new(&p / "stage1", cfg),
-            refine: (2..=cfg.stages)
-                .map(|k| RefineStage::new(&p / format!("stage{k}"), cfg, k))
-                .collect(),
+            stages,
+        }
+    }
+
+    /// The stacked generator's stages, for code that reads their layers (the exporter).
+    pub fn stacked(&self) -> Option<(&InitStage, &[RefineStage])> {
+        match &self.stages {
+            Stages::Stacked { stage1, refine } => Some((stage1, refine)),
+            Stages::Fused(_) => None,
+        }
+    }
+
+    /// What [`super::init::init_weights`] cannot know: the fused affines start as identities.
+    pub fn finish_init(&self) {
+        if let Stages::Fused(f) = &self.stages {
+            f.reset_affines();
         }
     }
 
@@ -166,7 +197,10 @@ impl Generator {
 
     /// Stage 1: `c` `[B, cond]`, `z` `[B, z_dim]` → `(h1 [B, ngf, 64, 64], image [B, 3, 64, 64])`.
     pub fn stage1(&self, c: &Tensor, z: &Tensor, train: bool) -> (Tensor, Tensor) {
-        self.stage1.forward_t(c, z, train)
+        match &self.stages {
+            Stages::Stacked { stage1, .. } => stage1.forward_t(c, z, train),
+            Stages::Fused(f) => f.stage1(c, z),
+        }
     }
 
     /// Refinement stage `k` (2 ≤ k ≤ stages): the previous stage's features and the same `c` →
@@ -177,7 +211,10 @@ impl Generator {
             "refinement stage {k} does not exist (this generator has stages 2..={})",
             self.stages()
         );
-        self.refine[k - 2].forward_t(h, c, train)
+        match &self.stages {
+            Stages::Stacked { refine, .. } => refine[k - 2].forward_t(h, c, train),
+            Stages::Fused(f) => f.refine(k, h, c),
+        }
     }
 
     /// The whole generator: `embedding` `[B, E]`, `z` `[B, z_dim]`.
@@ -317,8 +354,14 @@ mod tests {
         let plain = Generator::new(plain_vs.root(), &plain_cfg);
         let dense_vs = nn::VarStore::new(Device::Cpu);
         let dense = Generator::new(dense_vs.root(), &dense_cfg);
-        assert_eq!(plain.refine[0].up.conv.ws.size(), [n, n, 3, 3]);
-        assert_eq!(dense.refine[0].up.conv.ws.size(), [n, 2 * n, 3, 3]);
+        assert_eq!(
+            plain.stacked().unwrap().1[0].up.conv.ws.size(),
+            [n, n, 3, 3]
+        );
+        assert_eq!(
+            dense.stacked().unwrap().1[0].up.conv.ws.size(),
+            [n, 2 * n, 3, 3]
+        );
 
         // Same weights everywhere, the dense up-conv = [plain's, 0].
         let plain_vars = plain_vs.variables();

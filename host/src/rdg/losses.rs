@@ -2,10 +2,10 @@
 //! sigmoid the paper applies inside D happens here, in its numerically stable form), mean over
 //! the batch.
 
-use tch::{Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 use super::conditioning::kl_loss;
-use super::config::RdgConfig;
+use super::config::{AdversarialLoss, RdgConfig};
 use super::discriminator::{Discriminator, DiscriminatorLogits};
 
 /// BCE(σ(logits), target) with a constant target, mean over the batch.
@@ -63,6 +63,47 @@ pub fn generator_adversarial_loss(fakes: &[DiscriminatorLogits], uncond_weight: 
         .unwrap()
 }
 
+/// Hinge loss of one discriminator: the conditional head wants real matching pairs above 1 and
+/// generated and mismatched pairs below −1 (those two weighted ½ each, as DF-GAN); the
+/// unconditional head calls both real images real (½ each) and the generated one fake.
+pub fn hinge_discriminator_loss(
+    real: &DiscriminatorLogits,
+    wrong: &DiscriminatorLogits,
+    fake: &DiscriminatorLogits,
+    uncond_weight: f64,
+) -> Tensor {
+    let above = |x: &Tensor| (x.neg() + 1.0).relu().mean(Kind::Float);
+    let below = |x: &Tensor| (x + 1.0).relu().mean(Kind::Float);
+    let cond = above(&real.cond) + (below(&wrong.cond) + below(&fake.cond)) * 0.5;
+    let uncond = (above(&real.uncond) + above(&wrong.uncond)) * 0.5 + below(&fake.uncond);
+    cond + uncond * uncond_weight
+}
+
+/// The generator's hinge loss: raise both heads' logits on its images, summed over the scales.
+pub fn hinge_generator_loss(fakes: &[DiscriminatorLogits], uncond_weight: f64) -> Tensor {
+    assert!(!fakes.is_empty(), "no discriminator outputs");
+    fakes
+        .iter()
+        .map(|f| -(f.cond.mean(Kind::Float) + f.uncond.mean(Kind::Float) * uncond_weight))
+        .reduce(|a, b| a + b)
+        .unwrap()
+}
+
+/// The matching-aware gradient penalty (DF-GAN): mean over the batch of ‖∇D‖⁶, the gradient of
+/// the conditional logit of real matching pairs taken over the image **and** the condition, so D
+/// is smooth around the real data and its true captions. `images` and `condition` must be the
+/// leaves `logits` was computed from, with `requires_grad` set.
+pub fn matching_aware_penalty(logits: &Tensor, images: &Tensor, condition: &Tensor) -> Tensor {
+    let grads = Tensor::run_backward(&[logits.sum(Kind::Float)], &[images, condition], true, true);
+    let b = images.size()[0];
+    let flat = Tensor::cat(&[grads[0].view([b, -1]), grads[1].view([b, -1])], 1);
+    let norm = flat
+        .square()
+        .sum_dim_intlist([1].as_slice(), false, Kind::Float)
+        .sqrt();
+    norm.pow_tensor_scalar(6).mean(Kind::Float)
+}
+
 /// The generator's total loss and its parts, for logging.
 #[derive(Debug)]
 pub struct GeneratorLoss {
@@ -75,7 +116,8 @@ pub struct GeneratorLoss {
     pub total: Tensor,
 }
 
-/// Σ_scales adversarial + `rs_weight`·RS + `kl_weight`·KL (spec §8).
+/// Σ_scales adversarial + `rs_weight`·RS + `kl_weight`·KL (spec §8), the adversarial term in
+/// the configured form.
 pub fn generator_loss(
     cfg: &RdgConfig,
     fakes: &[DiscriminatorLogits],
@@ -83,7 +125,10 @@ pub fn generator_loss(
     mu: &Tensor,
     logvar: &Tensor,
 ) -> GeneratorLoss {
-    let adversarial = generator_adversarial_loss(fakes, cfg.uncond_weight);
+    let adversarial = match cfg.loss {
+        AdversarialLoss::Bce => generator_adversarial_loss(fakes, cfg.uncond_weight),
+        AdversarialLoss::Hinge => hinge_generator_loss(fakes, cfg.uncond_weight),
+    };
     let kl = kl_loss(mu, logvar);
     let mut total = &adversarial + &kl * cfg.kl_weight;
     if let Some(r) = &relation {
@@ -133,6 +178,32 @@ mod tests {
         assert!((l - 30.0).abs() < 1e-3, "{l}");
         // The unconditional weight scales only those three terms.
         assert!(discriminator_loss(&real, &wrong_uncond_fake, &fake, 0.0).double_value(&[]) < 1e-6);
+    }
+
+    #[test]
+    fn hinge_targets() {
+        let real = logits(2.0, 2.0);
+        let wrong = logits(-2.0, 2.0);
+        let fake = logits(-2.0, -2.0);
+        assert!(hinge_discriminator_loss(&real, &wrong, &fake, 1.0).double_value(&[]) < 1e-9);
+        // A fake logit of 0 costs ½ on the conditional head and 1 on the unconditional one.
+        let unsure = logits(0.0, 0.0);
+        let l = hinge_discriminator_loss(&real, &wrong, &unsure, 1.0).double_value(&[]);
+        assert!((l - 1.5).abs() < 1e-6, "{l}");
+        let g = hinge_generator_loss(&[logits(3.0, 1.0)], 2.0).double_value(&[]);
+        assert!((g + 5.0).abs() < 1e-6, "{g}");
+    }
+
+    /// For D(x, c) = Σ a·x + Σ b·c the gradient is (a, b) for every sample.
+    #[test]
+    fn matching_aware_penalty_of_a_linear_critic() {
+        let x = Tensor::ones([2, 3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let c = Tensor::ones([2, 1], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let out =
+            (&x * 2.0).sum_dim_intlist([1].as_slice(), false, Kind::Float) + (&c * 1.0).view([-1]);
+        let p = matching_aware_penalty(&out, &x, &c).double_value(&[]);
+        // ‖(2, 2, 2, 1)‖ = √13; ⁶ = 13³.
+        assert!((p - 2197.0).abs() < 1e-2, "{p}");
     }
 
     #[test]

@@ -6,18 +6,22 @@
 //! `edge` presets and their costs. [`trainer`] runs the GAN loop on the extracted [`captions`],
 //! drawing sample [`grid`]s as it goes.
 
+pub mod augment;
 pub mod blocks;
 pub mod captions;
 pub mod conditioning;
 pub mod config;
+pub mod critic;
 pub mod discriminator;
 pub mod ema;
+pub mod fused;
 pub mod generator;
 pub mod grid;
 pub mod init;
 pub mod load;
 pub mod losses;
 pub mod relation;
+pub mod residual_discriminator;
 pub mod sample;
 pub mod trainer;
 

@@ -24,17 +24,22 @@ use crate::train::metrics_log::{self, MetricsLog};
 use crate::train::progress::{say, training_bar};
 use crate::train::{resolve_device, Adam, AdamConfig, Checkpoint, DeviceChoice, Interrupt};
 
+use super::augment::augment;
 use super::captions::CaptionEmbeddings;
-use super::config::RdgConfig;
-use super::discriminator::Discriminator;
+use super::config::AdversarialLoss;
+use super::config::{Architecture, AugmentPolicy, DiscriminatorKind, RdgConfig};
+use super::critic::Critic;
 use super::ema::Ema;
 use super::generator::Generator;
 use super::grid::{self, GridCaptions};
 use super::init::init_weights;
-use super::losses::{discriminator_loss_on, generator_loss};
+use super::losses::{
+    discriminator_loss, generator_loss, hinge_discriminator_loss, matching_aware_penalty,
+};
 use super::relation::{
     generator_relation_loss, supervisor_loss, RelationEmbeddings, RelationSupervisor,
 };
+use crate::train::cpu_time::process_cpu_seconds;
 
 pub const LAST: &str = "last.safetensors";
 pub const GENERATOR: &str = "generator.safetensors";
@@ -103,6 +108,38 @@ pub struct RdgTrainArgs {
     /// Stop (with a checkpoint and a final grid) after this many minutes of training.
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// Stop once the run has used this many CPU minutes (all threads, across resumes): the
+    /// budget at which recipes are compared.
+    #[arg(long)]
+    pub max_cpu_minutes: Option<f64>,
+    /// Keep the EMA generator every this many CPU minutes as
+    /// `snapshots/cpu_MMMM.safetensors`, for quality curves (`rdg curve`).
+    #[arg(long)]
+    pub snapshot_every_cpu_minutes: Option<f64>,
+    /// Recipe: generator architecture.
+    #[arg(long, value_enum)]
+    pub architecture: Option<Architecture>,
+    /// Recipe: discriminator kind.
+    #[arg(long, value_enum)]
+    pub discriminator: Option<DiscriminatorKind>,
+    /// Recipe: adversarial loss.
+    #[arg(long, value_enum)]
+    pub loss: Option<AdversarialLoss>,
+    /// Recipe: augmentation of what D sees.
+    #[arg(long, value_enum)]
+    pub augment: Option<AugmentPolicy>,
+    /// Recipe: weight of the matching-aware gradient penalty (0 = off).
+    #[arg(long)]
+    pub ma_gp_weight: Option<f64>,
+    /// Recipe: weight of the paired low-resolution reconstruction (0 = off).
+    #[arg(long)]
+    pub pair_weight: Option<f64>,
+    /// Recipe: Adam betas as `b1,b2`.
+    #[arg(long, value_parser = parse_betas)]
+    pub betas: Option<(f64, f64)>,
+    /// Recipe: train the relation supervisor (on or off; default: the preset's).
+    #[arg(long)]
+    pub rs: Option<bool>,
     /// The SEN's Inception-v3 weights, when it was trained with that image backbone.
     #[arg(long)]
     pub inception_weights: Option<PathBuf>,
@@ -133,6 +170,16 @@ impl RdgTrainArgs {
             seed: None,
             sample_every: 500,
             max_minutes: None,
+            max_cpu_minutes: None,
+            snapshot_every_cpu_minutes: None,
+            architecture: None,
+            discriminator: None,
+            loss: None,
+            augment: None,
+            ma_gp_weight: None,
+            pair_weight: None,
+            betas: None,
+            rs: None,
             inception_weights: None,
         }
     }
@@ -156,6 +203,14 @@ impl RdgTrainArgs {
         set!(c.lr_g, self.lr_g);
         set!(c.lr_d, self.lr_d);
         set!(c.seed, self.seed);
+        set!(c.architecture, self.architecture);
+        set!(c.discriminator, self.discriminator);
+        set!(c.loss, self.loss);
+        set!(c.augment, self.augment);
+        set!(c.ma_gp_weight, self.ma_gp_weight);
+        set!(c.pair_weight, self.pair_weight);
+        set!(c.betas, self.betas);
+        set!(c.rs, self.rs);
         c.dense &= !self.no_dense;
         c.rs &= !self.no_rs;
         c.validate().map_err(anyhow::Error::msg)?;
@@ -174,6 +229,18 @@ impl RdgTrainArgs {
     }
 }
 
+fn parse_betas(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("`{s}`: expected two numbers as b1,b2"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .map_err(|e| format!("`{x}` in --betas: {e}"))
+    };
+    Ok((num(a)?, num(b)?))
+}
+
 /// Where training stands; saved in every checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
@@ -182,6 +249,9 @@ pub struct Position {
     /// Batches of that epoch already done.
     pub step_in_epoch: u64,
     pub global_step: u64,
+    /// CPU seconds (all threads) spent training so far, carried across resumes.
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 /// Every loss of one step, for the log and the bar.
@@ -195,6 +265,24 @@ pub struct StepLosses {
     pub g_adversarial: f64,
     pub g_relation: Option<f64>,
     pub kl: f64,
+    /// The matching-aware gradient penalty summed over the scales, before weighting.
+    pub gradient_penalty: Option<f64>,
+    /// The paired reconstruction, before weighting.
+    pub pair: Option<f64>,
+}
+
+/// Mean over the stages of L1 between each generated image and its caption's real image, both
+/// averaged down to `side`² (images in [-1, 1]).
+pub fn paired_reconstruction(generated: &[Tensor], real: &[Tensor], side: i64) -> Tensor {
+    let pool = |x: &Tensor| x.adaptive_avg_pool2d([side, side]);
+    let n = generated.len() as f64;
+    generated
+        .iter()
+        .zip(real)
+        .map(|(g, r)| (pool(g) - pool(r)).abs().mean(Kind::Float))
+        .reduce(|a, b| a + b)
+        .expect("at least one stage")
+        / n
 }
 
 /// The image sizes a generator of `config` trains on: the crop is its last stage's side, the
@@ -267,7 +355,7 @@ pub struct RdgTrainer {
     pub g_vs: VarStore,
     pub g: Generator,
     pub d_vs: Vec<VarStore>,
-    pub d: Vec<Discriminator>,
+    pub d: Vec<Critic>,
     pub rs_vs: VarStore,
     pub rs: RelationSupervisor,
     pub opt_g: Adam,
@@ -297,15 +385,12 @@ impl RdgTrainer {
         let g_vs = VarStore::new(device);
         let g = Generator::new(g_vs.root() / "g", config);
         init_weights(&g_vs);
+        g.finish_init();
         let mut d_vs = Vec::new();
         let mut d = Vec::new();
         for size in config.image_sizes() {
             let vs = VarStore::new(device);
-            d.push(Discriminator::for_scale(
-                vs.root() / format!("d{size}"),
-                config,
-                size,
-            ));
+            d.push(Critic::new(vs.root() / format!("d{size}"), config, size));
             init_weights(&vs);
             d_vs.push(vs);
         }
@@ -333,6 +418,7 @@ impl RdgTrainer {
                 epoch: 1,
                 step_in_epoch: 0,
                 global_step: 0,
+                cpu_seconds: 0.0,
             },
         })
     }
@@ -387,16 +473,43 @@ impl RdgTrainer {
             Ok(v)
         };
 
+        // D's condition: μ for the stacked D (detached in its own step), the embedding for the
+        // residual one.
+        let scaled = &emb * cfg.embedding_scale;
+        let d_condition = Critic::condition(cfg.discriminator, &out.mu, &scaled);
+        let aug = |x: &Tensor| augment(x, cfg.augment);
+
         let mut d_losses = Vec::with_capacity(cfg.stages);
+        let mut penalty = None;
         for (i, d) in self.d.iter().enumerate() {
-            let loss = discriminator_loss_on(
-                d,
-                &real[i],
-                &wrong[i],
-                &out.images[i],
-                &out.mu,
-                cfg.uncond_weight,
-            );
+            let cond = d_condition.detach();
+            let (real_in, cond_in) = if cfg.ma_gp_weight > 0.0 {
+                (
+                    aug(&real[i]).detach().set_requires_grad(true),
+                    cond.set_requires_grad(true),
+                )
+            } else {
+                (aug(&real[i]), cond)
+            };
+            let real_logits = d.forward_t(&real_in, &cond_in, true);
+            let wrong_logits = d.forward_t(&aug(&wrong[i]), &cond_in.detach(), true);
+            let fake_logits = d.forward_t(&aug(&out.images[i].detach()), &cond_in.detach(), true);
+            let mut loss = match cfg.loss {
+                AdversarialLoss::Bce => {
+                    discriminator_loss(&real_logits, &wrong_logits, &fake_logits, cfg.uncond_weight)
+                }
+                AdversarialLoss::Hinge => hinge_discriminator_loss(
+                    &real_logits,
+                    &wrong_logits,
+                    &fake_logits,
+                    cfg.uncond_weight,
+                ),
+            };
+            if cfg.ma_gp_weight > 0.0 {
+                let gp = matching_aware_penalty(&real_logits.cond, &real_in, &cond_in);
+                *penalty.get_or_insert(0.0) += check("gradient penalty", &gp)?;
+                loss = loss + gp * cfg.ma_gp_weight;
+            }
             let size = cfg.image_size(i + 1);
             d_losses.push(check(&format!("D{size}"), &loss)?);
             self.opt_d[i].backward_step(&loss);
@@ -430,12 +543,19 @@ impl RdgTrainer {
             .d
             .iter()
             .zip(&out.images)
-            .map(|(d, x)| d.forward_t(x, &out.mu, true))
+            .map(|(d, x)| d.forward_t(&aug(x), &d_condition, true))
             .collect();
         let relation = real_embedding.map(|real_e| {
             generator_relation_loss(&self.rs, &real_e, &self.embed_images(final_fake))
         });
-        let gl = generator_loss(&cfg, &fakes, relation, &out.mu, &out.logvar);
+        let mut gl = generator_loss(&cfg, &fakes, relation, &out.mu, &out.logvar);
+        let pair = if cfg.pair_weight > 0.0 {
+            let l = paired_reconstruction(&out.images, &real, cfg.pair_side);
+            gl.total = &gl.total + &l * cfg.pair_weight;
+            Some(check("paired reconstruction", &l)?)
+        } else {
+            None
+        };
         let g_total = check("generator", &gl.total)?;
         self.opt_g.backward_step(&gl.total);
         self.ema.update(&self.g_vs);
@@ -446,6 +566,8 @@ impl RdgTrainer {
             g_adversarial: f64::try_from(&gl.adversarial)?,
             g_relation: gl.relation.as_ref().map(f64::try_from).transpose()?,
             kl: f64::try_from(&gl.kl)?,
+            gradient_penalty: penalty,
+            pair,
         })
     }
 
@@ -696,6 +818,7 @@ pub fn run_with(args: &RdgTrainArgs, interrupt: Interrupt) -> Result<TrainSummar
     let bar = training_bar(total, trainer.position.global_step);
     let started = Instant::now();
     let deadline = args.max_minutes.map(|m| m * 60.0);
+    let cpu_budget = args.max_cpu_minutes.map(|m| m * 60.0);
     let ctx = LoopContext {
         ds: &ds,
         captions: &captions,
@@ -703,10 +826,19 @@ pub fn run_with(args: &RdgTrainArgs, interrupt: Interrupt) -> Result<TrainSummar
         out,
         extra: &extra,
         sample_every: args.sample_every.max(1),
+        snapshot_every_cpu_seconds: args.snapshot_every_cpu_minutes.map(|m| m * 60.0),
     };
-    let outcome = train_loop(&mut trainer, &ctx, &mut log, &bar, &interrupt, || {
-        deadline.is_some_and(|d| started.elapsed().as_secs_f64() >= d)
-    });
+    let outcome = train_loop(
+        &mut trainer,
+        &ctx,
+        &mut log,
+        &bar,
+        &interrupt,
+        |position: &Position| {
+            deadline.is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+                || cpu_budget.is_some_and(|b| position.cpu_seconds >= b)
+        },
+    );
     bar.finish_and_clear();
     let stop = outcome?;
     plot_losses(out)?;
@@ -719,8 +851,10 @@ pub fn run_with(args: &RdgTrainArgs, interrupt: Interrupt) -> Result<TrainSummar
             trainer.position.step_in_epoch
         ),
         Stop::TimeLimit => println!(
-            "time limit reached after {:.1} min: saved {} at epoch {} step {}",
+            "time limit reached after {:.1} min ({:.1} CPU minutes in all): saved {} at epoch {} \
+             step {}",
             started.elapsed().as_secs_f64() / 60.0,
+            trainer.position.cpu_seconds / 60.0,
             last.display(),
             trainer.position.epoch,
             trainer.position.step_in_epoch
@@ -744,6 +878,20 @@ struct LoopContext<'a> {
     out: &'a Path,
     extra: &'a Value,
     sample_every: u64,
+    snapshot_every_cpu_seconds: Option<f64>,
+}
+
+/// Where the quality-curve snapshots of a run go.
+pub const SNAPSHOTS: &str = "snapshots";
+
+fn save_snapshot(trainer: &mut RdgTrainer, ctx: &LoopContext, minutes: u64) -> Result<()> {
+    let dir = ctx.out.join(SNAPSHOTS);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("cpu_{minutes:04}.safetensors"));
+    trainer
+        .generator_checkpoint(ctx.extra)
+        .save(&path)
+        .with_context(|| format!("cannot save {}", path.display()))
 }
 
 fn save_all(trainer: &mut RdgTrainer, ctx: &LoopContext) -> Result<()> {
@@ -777,11 +925,12 @@ fn train_loop(
     log: &mut MetricsLog,
     bar: &indicatif::ProgressBar,
     interrupt: &Interrupt,
-    out_of_time: impl Fn() -> bool,
+    out_of_time: impl Fn(&Position) -> bool,
 ) -> Result<Stop> {
     let cfg = trainer.config.clone();
     let plan = BatchPlan::train(cfg.batch_size);
     let started = Instant::now();
+    let cpu_base = trainer.position.cpu_seconds - process_cpu_seconds();
     while trainer.position.epoch <= cfg.epochs {
         let epoch = trainer.position.epoch;
         let batches = ctx.ds.epoch_batches(Split::Train, plan, cfg.seed, epoch)?;
@@ -792,16 +941,27 @@ fn train_loop(
             .skip(trainer.position.step_in_epoch as usize)
         {
             let l = trainer.train_step(ctx.ds, ctx.captions, idx, epoch, step as u64)?;
+            let cpu_before = trainer.position.cpu_seconds;
             trainer.position.step_in_epoch = step as u64 + 1;
             trainer.position.global_step += 1;
+            trainer.position.cpu_seconds = cpu_base + process_cpu_seconds();
             let gs = trainer.position.global_step;
+            if let Some(every) = ctx.snapshot_every_cpu_seconds {
+                let crossed =
+                    (trainer.position.cpu_seconds / every).floor() > (cpu_before / every).floor();
+                if crossed {
+                    let minutes = (trainer.position.cpu_seconds / 60.0).round() as u64;
+                    save_snapshot(trainer, ctx, minutes)?;
+                }
+            }
             let d_sum: f64 = l.d.iter().sum();
             sums[0] += d_sum;
             sums[1] += l.g_total;
             sums[2] += 1.0;
             let mut record = json!({
                 "step": gs, "epoch": epoch, "g": l.g_total, "g_adv": l.g_adversarial,
-                "kl": l.kl, "rs": l.rs, "g_rs": l.g_relation,
+                "kl": l.kl, "rs": l.rs, "g_rs": l.g_relation, "gp": l.gradient_penalty,
+                "pair": l.pair, "cpu_s": trainer.position.cpu_seconds,
             });
             for (i, v) in l.d.iter().enumerate() {
                 record[format!("d{}", cfg.image_size(i + 1))] = json!(v);
@@ -825,7 +985,7 @@ fn train_loop(
             }
             let stop = if interrupt.requested() {
                 Some(Stop::Interrupted)
-            } else if out_of_time() {
+            } else if out_of_time(&trainer.position) {
                 Some(Stop::TimeLimit)
             } else {
                 None
@@ -887,11 +1047,14 @@ pub fn plot_losses(out: &Path) -> Result<()> {
         "g_adv" => "G adversarial".into(),
         "g_rs" => "G relation".into(),
         "kl" => "KL".into(),
+        "gp" => "gradient penalty".into(),
+        "pair" => "paired L1".into(),
         "rs" => "RS".into(),
         d => d.to_uppercase(),
     };
     let series = names
         .iter()
+        .filter(|k| k.as_str() != "cpu_s")
         .map(|k| Series {
             name: label(k),
             points: per_epoch

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::spec_augment::SpeechAugment;
+
 use crate::train::AdamConfig;
 
 /// The speech encoder's shape (spec §2).
@@ -118,6 +120,9 @@ pub struct SenConfig {
     pub image: ImageEncoderConfig,
     pub loss: LossConfig,
     pub schedule: ScheduleConfig,
+    /// Feature augmentation in training (off in the presets that reproduce earlier runs).
+    #[serde(default = "SpeechAugment::off")]
+    pub augment: SpeechAugment,
 }
 
 impl SenConfig {
@@ -151,6 +156,7 @@ impl SenConfig {
                 validate_every: 5,
                 seed: 200,
             },
+            augment: SpeechAugment::off(),
         }
     }
 
@@ -179,6 +185,7 @@ impl SenConfig {
                 validate_every: 5,
                 ..paper.schedule
             },
+            augment: SpeechAugment::off(),
         }
     }
 
@@ -197,6 +204,7 @@ impl SenConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.augment.validate()?;
         let s = &self.speech;
         if s.n_mels <= 0 || s.gru_hidden <= 0 || s.attention_hidden <= 0 || s.gru_layers == 0 {
             return Err("speech encoder sizes must be positive".into());

@@ -14,6 +14,7 @@ pub mod masked_batch_norm;
 pub mod model;
 pub mod projection;
 pub mod retrieval;
+pub mod spec_augment;
 pub mod speech_encoder;
 pub mod trainer;
 

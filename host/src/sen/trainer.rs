@@ -26,10 +26,13 @@ use super::embed::embed_split;
 use super::inception::InceptionFeatures;
 use super::model::Sen;
 use super::retrieval::{recall_at_k, sen_map, Embeddings};
+use super::spec_augment::SpeechAugment;
 
 pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";
 pub const CHECKPOINT_KIND: &str = "s2i-sen";
+/// Mixed into the seed of the augmentation's random stream.
+const AUGMENT_STREAM: u64 = 0xa06e_5eed;
 
 /// Options of `sen train`; unset schedule options keep the preset's values.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,6 +95,16 @@ pub struct TrainArgs {
     /// memorising their colour pairs).
     #[arg(long, value_enum, default_value_t = SplitBy::Image)]
     pub val_split: SplitBy,
+    /// Feature augmentation in training: `off`, or `voices` (speed ±15 %, SpecAugment's
+    /// frequency and time masks) for voices the training set never had. Default: the preset's.
+    #[arg(long, value_enum)]
+    pub speech_augment: Option<SpeechAugmentChoice>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpeechAugmentChoice {
+    Off,
+    Voices,
 }
 
 impl TrainArgs {
@@ -119,6 +132,7 @@ impl TrainArgs {
             max_minutes: None,
             val_fraction: 0.1,
             val_split: SplitBy::Image,
+            speech_augment: None,
         }
     }
 
@@ -145,6 +159,11 @@ impl TrainArgs {
         set!(c.loss.gamma, self.gamma);
         if self.no_distinctive {
             c.loss.distinctive = false;
+        }
+        match self.speech_augment {
+            Some(SpeechAugmentChoice::Off) => c.augment = SpeechAugment::off(),
+            Some(SpeechAugmentChoice::Voices) => c.augment = SpeechAugment::voices(),
+            None => {}
         }
         c.validate().map_err(anyhow::Error::msg)?;
         Ok(c)
@@ -257,9 +276,15 @@ impl SenTrainer {
         let seed = self.config().schedule.seed;
         let batch = ds.sen_batch(indices, Draw::train(), &mut batch_rng(seed, epoch, step))?;
         let lengths = Vec::<i64>::try_from(&batch.lengths)?;
+        // Its own stream: switching augmentation on leaves the batches' draws as they were.
+        let mut aug_rng = batch_rng(seed ^ AUGMENT_STREAM, epoch, step);
+        let (speech, lengths) = self
+            .config()
+            .augment
+            .apply(&batch.speech, &lengths, &mut aug_rng);
         self.adam.set_lr(self.config().schedule.lr_at(epoch));
         let losses = self.sen.losses(
-            &batch.speech.to_device(self.device),
+            &speech.to_device(self.device),
             &lengths,
             &batch.images.to_device(self.device),
             &batch.class_ids.to_device(self.device),

@@ -3,6 +3,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod cpu_time;
 pub mod device;
 pub mod interrupt;
 pub mod metrics_log;

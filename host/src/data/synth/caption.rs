@@ -93,9 +93,11 @@ enum BirdFact {
     Pose,
 }
 
-/// One caption for a bird of species `sp` drawn in `pose`.
-pub fn bird(sp: &BirdSpecies, pose: Pose, rng: &mut ChaCha8Rng) -> String {
+/// One caption for a bird of species `sp` drawn in `pose`, and the `species` fields it names
+/// (so an evaluation can ask whether a picture shows what its caption actually said).
+pub fn bird(sp: &BirdSpecies, pose: Pose, rng: &mut ChaCha8Rng) -> (String, Vec<&'static str>) {
     use BirdFact::*;
+    let beak_named: std::cell::Cell<&'static [&'static str]> = std::cell::Cell::new(&[]);
     let mut facts = Vec::new();
     let weights: [(BirdFact, f64); 11] = [
         (Body, 0.85),
@@ -168,7 +170,13 @@ pub fn bird(sp: &BirdSpecies, pose: Pose, rng: &mut ChaCha8Rng) -> String {
             }
             Beak => {
                 let bill = one(rng, &["beak", "bill", "beak"]);
-                match rng.gen_range(0..3) {
+                let form = rng.gen_range(0..3);
+                beak_named.set(match form {
+                    0 => &["beak"],
+                    1 => &["beak_colour"],
+                    _ => &["beak", "beak_colour"],
+                });
+                match form {
                     0 => a(&format!("{} {bill}", beak_len_word(rng, sp.beak))),
                     1 => a(&format!("{} {bill}", colour(rng, sp.beak_colour))),
                     _ => a(&format!(
@@ -305,7 +313,25 @@ pub fn bird(sp: &BirdSpecies, pose: Pose, rng: &mut ChaCha8Rng) -> String {
     if let Some(p) = pose_phrase {
         text = format!("{text}, {p}");
     }
-    text
+    // Every fact but the pose becomes words in each frame above.
+    let mut named: Vec<&'static str> = Vec::new();
+    for f in &facts {
+        match f {
+            Body => named.push("body"),
+            Wing => named.push("wing"),
+            Head => named.push("head"),
+            Crown => named.push("crown"),
+            Beak => named.extend_from_slice(beak_named.get()),
+            Tail => named.push("tail"),
+            Size => named.push("size"),
+            Eye => named.push("eye"),
+            Crest => named.push("crest"),
+            WingBars => named.push("wing_bars"),
+            Pose => {}
+        }
+    }
+    named.sort_unstable();
+    (text, named)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -452,7 +478,16 @@ mod tests {
             };
             let allowed = [sp.body, sp.wing, sp.head, sp.crown, sp.beak_colour];
             for _ in 0..20 {
-                let text = bird(sp, Pose::Perched, &mut rng);
+                let (text, names) = bird(sp, Pose::Perched, &mut rng);
+                // The named fields' colours are in the text.
+                for (field, c) in [("body", sp.body), ("wing", sp.wing), ("head", sp.head)] {
+                    if names.contains(&field) {
+                        assert!(text.contains(c.word()), "{text:?} should name the {field}");
+                    }
+                }
+                if !names.contains(&"wing") && !names.contains(&"wing_bars") {
+                    assert!(!text.contains("wing"), "{text:?} names no wing colour");
+                }
                 for word in text.split(|c: char| !c.is_alphabetic()) {
                     if let Some(c) = ColourName::ALL.iter().find(|c| c.word() == word) {
                         let ok = allowed.contains(c)

@@ -36,6 +36,40 @@ const VARIANTS: [&str; 22] = [
     "klatt3", "croak", "Annie", "Alicia", "Andy", "belinda", "steph",
 ];
 
+/// Accents and formant sets that no training caption uses: captions spoken with them test a
+/// speech encoder on voices it never heard (`data synth --voices held-out`).
+const HELD_OUT_VOICES: [&str; 2] = ["en-gb-x-gbcwmd", "en-029"];
+const HELD_OUT_VARIANTS: [&str; 5] = ["m6", "f4", "klatt3", "Alicia", "steph"];
+
+/// Which voices a set's captions are spoken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoiceSet {
+    /// Every voice and variant but the held-out ones.
+    #[default]
+    Training,
+    /// Only held-out accents with held-out variants, for evaluation.
+    HeldOut,
+}
+
+impl VoiceSet {
+    fn voices(self) -> Vec<&'static str> {
+        VOICES
+            .iter()
+            .copied()
+            .filter(|v| HELD_OUT_VOICES.contains(v) == (self == VoiceSet::HeldOut))
+            .collect()
+    }
+
+    fn variants(self) -> Vec<&'static str> {
+        VARIANTS
+            .iter()
+            .copied()
+            .filter(|v| HELD_OUT_VARIANTS.contains(v) == (self == VoiceSet::HeldOut))
+            .collect()
+    }
+}
+
 /// How one caption was spoken.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Voice {
@@ -48,9 +82,9 @@ pub struct Voice {
 }
 
 impl Voice {
-    pub fn sample(rng: &mut ChaCha8Rng) -> Self {
-        let base = VOICES.choose(rng).copied().unwrap_or("en");
-        let variant = VARIANTS.choose(rng).copied().unwrap_or("");
+    pub fn sample(rng: &mut ChaCha8Rng, set: VoiceSet) -> Self {
+        let base = set.voices().choose(rng).copied().unwrap_or("en");
+        let variant = set.variants().choose(rng).copied().unwrap_or("");
         let voice = if variant.is_empty() {
             base.to_string()
         } else {

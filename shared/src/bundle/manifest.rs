@@ -153,10 +153,18 @@ pub enum ManifestError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// A link, a device, a FIFO, a folder, or a file over its size limit where a bundle file
-    /// should be: refused before it is read.
+    /// A link, a device, a FIFO or a folder where a bundle file should be: refused before it
+    /// is read.
     #[error("{path}: {problem}; a bundle holds regular files only, inside its folder")]
     NotAFile { path: PathBuf, problem: OpenError },
+    /// A manifest or model file larger than the board reads.
+    #[error("{path}: {size} bytes, more than the {limit} bytes a bundle's {what} may have")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+        what: &'static str,
+    },
     #[error("{path}: not a valid manifest: {source}")]
     Parse {
         path: PathBuf,
@@ -221,8 +229,19 @@ fn bundle_file_error(
     e: OpenError,
     missing: impl FnOnce(PathBuf, std::io::Error) -> ManifestError,
 ) -> ManifestError {
+    let what = if path.ends_with(MANIFEST_FILE) {
+        "manifest"
+    } else {
+        "model file"
+    };
     match e {
         OpenError::Io(source) => missing(path, source),
+        OpenError::TooLarge { size, limit } => ManifestError::TooLarge {
+            path,
+            size,
+            limit,
+            what,
+        },
         problem => ManifestError::NotAFile { path, problem },
     }
 }
@@ -422,12 +441,11 @@ impl Manifest {
                 source,
             })?;
         if bytes.len() as u64 > MAX_MODEL_BYTES {
-            return Err(ManifestError::NotAFile {
+            return Err(ManifestError::TooLarge {
                 path,
-                problem: OpenError::TooLarge {
-                    size: bytes.len() as u64,
-                    limit: MAX_MODEL_BYTES,
-                },
+                size: bytes.len() as u64,
+                limit: MAX_MODEL_BYTES,
+                what: "model file",
             });
         }
         Self::compare_hash(path, f, hex(&Sha256::digest(&bytes)))?;
@@ -443,12 +461,11 @@ impl Manifest {
             })
         })?;
         if size > MAX_MODEL_BYTES {
-            return Err(ManifestError::NotAFile {
+            return Err(ManifestError::TooLarge {
                 path,
-                problem: OpenError::TooLarge {
-                    size,
-                    limit: MAX_MODEL_BYTES,
-                },
+                size,
+                limit: MAX_MODEL_BYTES,
+                what: "model file",
             });
         }
         Ok((path, file))

@@ -200,19 +200,34 @@ fn main() -> ExitCode {
             if verbose {
                 eprintln!("error: {e:?}");
             } else {
-                let line = format!("{e:#}");
-                eprintln!(
-                    "error: {}",
-                    line.split('\n')
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
+                eprintln!("error: {}", one_line(&e));
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The causes joined by ": ", leaving out a cause its parent's message already ends with (an
+/// I/O error both quoted and kept as the source), each on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run() -> Result<()> {
@@ -370,7 +385,8 @@ fn run() -> Result<()> {
                 .init();
             let cfg = Config::load(&config)?;
             if check {
-                let pipeline = app::build::check(&cfg, &frontend)?;
+                let pipeline = app::build::check(&cfg, &frontend)
+                    .with_context(|| config.display().to_string())?;
                 pipeline.dry_run().with_context(|| {
                     format!("{}: bundle {}", config.display(), cfg.bundle.display())
                 })?;

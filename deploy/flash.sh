@@ -647,9 +647,13 @@ copy_release() {
 # stdin on a pipe that closes only when flash.sh ends (or its ssh connection drops).
 take_lock() {
   say "step: take the board's flash lock ($B_S2I/.flash.lock) for the whole run"
-  if [ "$DRY" = 1 ]; then board on_board_lock; return 0; fi
   local script
   script=$(board_script on_board_lock)
+  if [ "$DRY" = 1 ]; then
+    if [ -n "$ROOT" ]; then say "  bash -c <script>, its stdin a pipe kept open until flash.sh ends:"; else say "  ssh $(printf '%q ' "${SSH[@]}")$(printf '%q' "$BOARD") 'bash -c \"\$(echo <script in base64> | base64 -d)\"', its stdin a pipe kept open until flash.sh ends:"; fi
+    printf '%s\n' "$script" | sed 's/^/    /'
+    return 0
+  fi
   if [ -n "$ROOT" ]; then
     coproc LOCK_HOLDER { bash -c "$script" 2>&1; }
   else

@@ -278,9 +278,10 @@ fn run() -> Result<()> {
             let picture = PictureFile::new(&out)?;
             let start = std::time::Instant::now();
             let features = frontend.features_from_wav_file(&wav)?;
+            let loading = std::time::Instant::now();
             let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
                 .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
-            let loaded = start.elapsed();
+            let loaded = loading.elapsed();
             let images =
                 pipeline.generate(&features, &wav.display().to_string(), seed, stage, |img| {
                     println!(

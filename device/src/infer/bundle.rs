@@ -143,7 +143,8 @@ fn load_model(dir: &Path, file: &ModelFile, bytes: &[u8]) -> Result<InferenceMod
     Ok(model)
 }
 
-fn datum_type(d: DType) -> DatumType {
+/// tract's element type for a manifest's.
+pub fn datum_type(d: DType) -> DatumType {
     match d {
         DType::F32 => DatumType::F32,
         DType::I64 => DatumType::I64,

@@ -12,7 +12,7 @@ use s2i_shared::frontend::{Features, Frontend};
 use s2i_shared::noise::gaussian;
 use tract_onnx::prelude::*;
 
-use super::bundle::{spec_shape, BundleError, LoadedBundle};
+use super::bundle::{datum_type, spec_shape, BundleError, LoadedBundle};
 use super::contract::{check_shapes, Hyper, FRAME_MASK_INPUT};
 
 #[derive(Debug, thiserror::Error)]
@@ -640,17 +640,6 @@ fn planned_outputs_match(plan: &Plan, file: &ModelFile, path: &Path) -> Result<(
         }
     }
     Ok(())
-}
-
-fn datum_type(d: s2i_shared::bundle::DType) -> DatumType {
-    use s2i_shared::bundle::DType;
-    match d {
-        DType::F32 => DatumType::F32,
-        DType::I64 => DatumType::I64,
-        DType::I32 => DatumType::I32,
-        DType::I8 => DatumType::I8,
-        DType::U8 => DatumType::U8,
-    }
 }
 
 /// A tensor of the manifest's element type and shape (named dimensions match any size).

@@ -24,8 +24,8 @@ pub fn open_devices(config: &Config, frontend: &Frontend) -> Result<Vec<String>,
 fn display(config: &Config) -> Result<Option<String>, BuildError> {
     let line = match &config.display {
         DisplayConfig::Png(p) => {
-            let png = PngDisplay::new(&p.path, p.width, p.height)?;
-            writable_folder(png.path())?;
+            PngDisplay::check(&p.path, p.width, p.height)?;
+            writable_folder(&p.path)?;
             format!(
                 "display: a {}x{} PNG screen written to {}",
                 p.width,

@@ -27,22 +27,27 @@ impl PngDisplay {
     /// A `width` × `height` screen written to `path` (its folder is created when missing).
     pub fn new(path: impl Into<PathBuf>, width: u32, height: u32) -> Result<Self, DisplayError> {
         let path = path.into();
+        let file = Self::check(&path, width, height)?;
+        Ok(Self {
+            path,
+            file,
+            canvas: RgbCanvas::new(width, height, Rgb888::new(0, 0, 0)),
+        })
+    }
+
+    /// What [`PngDisplay::new`] checks, without drawing the screen in memory (`run --check`).
+    pub fn check(path: &Path, width: u32, height: u32) -> Result<PictureFile, DisplayError> {
         if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
             return Err(DisplayError::new(
                 path.display().to_string(),
                 format!("a {width}x{height} screen is not possible (1..={MAX_SIDE} each side)"),
             ));
         }
-        let file = PictureFile::png(&path, CompressionType::Fast).map_err(|e| {
+        PictureFile::png(path, CompressionType::Fast).map_err(|e| {
             DisplayError::new(
                 path.display().to_string(),
                 format!("the PNG display's file {}", e.problem),
             )
-        })?;
-        Ok(Self {
-            path,
-            file,
-            canvas: RgbCanvas::new(width, height, Rgb888::new(0, 0, 0)),
         })
     }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Puts the s2i firmware, a model bundle and a board config on a board, as a new release beside
-# the old ones, switches to it atomically, installs the systemd unit and checks that it came up;
-# if it did not, it switches back to the release that ran before.
+# the old ones, checks the new release there (its bundle, and its config with every device it
+# names), and only then switches to it atomically, installs the systemd unit and checks that the
+# service stays up; if it does not, it switches back to the release that ran before. The whole
+# run holds a lock on the board, so two flashes never interleave.
 #
 #   deploy/flash.sh [options] user@board
 #   deploy/flash.sh [options] --root DIR        (a local folder laid out like the board's /)
@@ -28,9 +30,12 @@
 #   /opt/s2i/releases/<version>/{bin/s2i, bundle/, config.toml, RELEASE, SHA256SUMS, .complete}
 #   /opt/s2i/current  -> releases/<version>     (what the service runs)
 #   /opt/s2i/previous -> releases/<version>     (what --rollback goes back to)
+#   /opt/s2i/.flash.lock                        (held by the flash that is running; its time is
+#                                                when that flash began)
 # A release gets .complete only after its files are copied and their SHA-256 match, and current
-# only ever points at a complete release: an interrupted copy never touches the running one, and
-# the next flash removes the incomplete folder.
+# only ever points at a complete release that passed `s2i check` and `s2i run --check` on the
+# board: an interrupted copy never touches the running one, and the next flash removes the
+# incomplete folder (only folders older than its own lock: never one another flash is filling).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,7 +147,7 @@ UNIT_DIR=/etc/systemd/system
 ROOTMODE=0
 SUDO=""
 RUNNER=""               # qemu command for a foreign binary (--root only)
-NAME="" OLD_CURRENT="" OLD_PREVIOUS="" NEED_KB=0 WANT_ARCH="" NEED_GLIBC="" KEEP_N=3 UNIT_TEXT="" CONF_CHECK=""
+NAME="" OLD_CURRENT="" OLD_PREVIOUS="" NEED_KB=0 WANT_ARCH="" NEED_GLIBC="" KEEP_N=3 UNIT_TEXT="" BOARD_ROOT="" MARK_FAILED=1
 
 on_board_common() {
   if [ "$ROOTMODE" = 1 ] || [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
@@ -156,6 +161,23 @@ bsay() { printf '[flash] %s\n' "$*" >&2; }
 relink() {
   $SUDO ln -sfn "$2" "$S2I/.$1.new"
   $SUDO mv -T "$S2I/.$1.new" "$S2I/$1"
+}
+
+# Takes the board's flash lock and holds it until this step's stdin closes (flash.sh keeps it
+# open for its whole run; when flash.sh ends or its ssh connection drops, the lock goes too).
+# The lock file's time becomes this flash's start: preflight removes only what is older.
+on_board_lock() {
+  $SUDO mkdir -p "$S2I"
+  local lock="$S2I/.flash.lock"
+  [ -e "$lock" ] || $SUDO touch "$lock"
+  exec 9<"$lock"
+  if ! flock -n 9; then
+    echo "busy $(cat "$lock" 2>/dev/null || true)"
+    exit 1
+  fi
+  printf '%s by %s@%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(id -un)" "$(hostname)" | $SUDO tee "$lock" >/dev/null
+  echo locked
+  cat >/dev/null || true
 }
 
 # Board facts and free space; removes releases an earlier flash left incomplete.
@@ -191,8 +213,12 @@ on_board_preflight() {
     [ -d "$d" ] || continue
     d=${d%/}
     if [ ! -e "$d/.complete" ] && [ "releases/${d##*/}" != "$cur" ] && [ "releases/${d##*/}" != "$prev" ]; then
-      bsay "removing incomplete or failed release ${d##*/} (an earlier flash did not finish it)"
-      $SUDO rm -rf "$d"
+      if [ "$d" -ot "$S2I/.flash.lock" ]; then
+        bsay "removing incomplete or failed release ${d##*/} (an earlier flash did not finish it)"
+        $SUDO rm -rf "$d"
+      else
+        bsay "keeping incomplete release ${d##*/}: it is newer than this flash's lock, so an earlier flash did not leave it"
+      fi
     fi
   done
   # Free space where the release will go: the nearest folder that exists.
@@ -205,6 +231,7 @@ on_board_preflight() {
     exit 1
   fi
   bsay "board ok: $((free_kb / 1024)) MiB free for a $((NEED_KB / 1024)) MiB release"
+  echo "current=$cur"
   if command -v rsync >/dev/null; then echo "rsync=yes"; else echo "rsync=no"; fi
 }
 
@@ -283,52 +310,74 @@ on_board_unit() {
   fi
 }
 
-# Runs the installed s2i as the service would: as user s2i on a board (same permissions and
-# groups); under qemu here when the binary is for another CPU (--root).
+# Runs a release's s2i ($1: its folder) as the service would: as user s2i on a board (same
+# permissions and groups); under qemu here when the binary is for another CPU (--root).
 run_s2i() {
+  local release=$1
+  shift
   local -a pre=() qemu=()
   if [ "$ROOTMODE" = 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then pre=(runuser -u s2i --); else pre=(sudo -n -u s2i); fi
   fi
   if [ -n "$RUNNER" ]; then read -ra qemu <<<"$RUNNER"; fi
-  "${pre[@]}" "${qemu[@]}" "$S2I/current/bin/s2i" "$@"
+  "${pre[@]}" "${qemu[@]}" "$release/bin/s2i" "$@"
 }
 
-# Did it come up? The installed binary verifies the installed bundle, checks its config when it
-# has a `run` command, and (on a board) the service stays active for 5 s.
-on_board_came_up() {
-  bsay "checking: s2i check --bundle $S2I/current/bundle"
-  if ! run_s2i check --bundle "$S2I/current/bundle"; then
-    bsay "the installed s2i could not verify its bundle"
-    return 1
+# Checks release $NAME where it lies, before anything points at it: its s2i verifies its bundle
+# (with a dry run), and `run --check` reads its config and opens every device the config names
+# without driving them. The config names /opt/s2i/current/..., which is still the old release:
+# it is checked as a copy pointing at this release instead. On a board the service is stopped
+# first (it holds the GPIO lines and the microphone) and started again if the check fails.
+on_board_check_release() {
+  local dir="$S2I/releases/$NAME" was_active=0
+  if [ "$ROOTMODE" = 0 ] && systemctl is-active --quiet s2i.service; then
+    was_active=1
+    bsay "stopping s2i.service while the new release is checked (it holds the devices)"
+    $SUDO systemctl stop s2i.service
   fi
-  if run_s2i run --help >/dev/null 2>&1; then
-    local conf="$S2I/current/config.toml"
-    if [ "$ROOTMODE" = 1 ]; then
-      # The config names board paths (/opt/s2i/current/bundle): read them under DIR here.
-      conf=$CONF_CHECK
-      sed "s#\"/opt/s2i/#\"$S2I/#g" "$S2I/current/config.toml" >"$conf"
+  local ok=1 conf="$dir/.config-check.toml"
+  bsay "checking: s2i check --bundle $dir/bundle"
+  if ! run_s2i "$dir" check --bundle "$dir/bundle"; then
+    bsay "the new s2i could not verify its bundle"
+    ok=0
+  elif run_s2i "$dir" run --help >/dev/null 2>&1; then
+    # Board paths become this release's (and, with --root, paths under DIR).
+    sed -e "s#\"/opt/s2i/current/#\"$dir/#g" -e "s#\"/opt/s2i/#\"$S2I/#g" \
+      -e "s#\"/var/lib/s2i/#\"$BOARD_ROOT/var/lib/s2i/#g" "$dir/config.toml" | $SUDO tee "$conf" >/dev/null
+    $SUDO chmod 644 "$conf"
+    bsay "checking: s2i run --config $dir/config.toml --check"
+    if ! run_s2i "$dir" run --config "$conf" --check; then
+      bsay "s2i run --check refused the config or a device it names"
+      ok=0
     fi
-    bsay "checking: s2i run --config $conf --check"
-    if ! run_s2i run --config "$conf" --check; then
-      bsay "s2i run --check refused the config"
-      return 1
-    fi
+    $SUDO rm -f "$conf"
   else
     bsay "this s2i has no run command yet: config not checked"
   fi
-  if [ "$ROOTMODE" = 0 ]; then
-    local i
-    for i in 1 2 3 4 5; do
-      sleep 1
-      if ! systemctl is-active --quiet s2i.service; then
-        bsay "s2i.service is not active after ${i} s:"
-        systemctl status --no-pager --lines 20 s2i.service >&2 || true
-        return 1
-      fi
-    done
-    bsay "s2i.service is active"
+  if [ "$ok" = 1 ]; then return 0; fi
+  if [ "$MARK_FAILED" = 1 ]; then
+    # No longer complete: never switched to, and the next flash removes it.
+    $SUDO rm -f "$dir/.complete"
+    $SUDO touch "$dir/.failed"
   fi
+  if [ "$was_active" = 1 ]; then $SUDO systemctl start s2i.service || true; fi
+  return 1
+}
+
+# Did it come up? On a board, the service stays active for 5 s after its restart (the release
+# itself was checked before the switch).
+on_board_came_up() {
+  [ "$ROOTMODE" = 0 ] || return 0
+  local i
+  for i in 1 2 3 4 5; do
+    sleep 1
+    if ! systemctl is-active --quiet s2i.service; then
+      bsay "s2i.service is not active after ${i} s:"
+      systemctl status --no-pager --lines 20 s2i.service >&2 || true
+      return 1
+    fi
+  done
+  bsay "s2i.service is active"
 }
 
 # Puts current and previous back as they were before the switch; the release that failed loses
@@ -351,6 +400,21 @@ on_board_switch_back() {
       $SUDO systemctl stop s2i.service || true
     fi
   fi
+}
+
+# --rollback, first half: the release previous points at, if it can be gone back to.
+on_board_previous() {
+  local prev
+  prev=$(readlink "$S2I/previous" 2>/dev/null || true)
+  if [ -z "$prev" ]; then
+    bsay "no previous release recorded ($S2I/previous is missing): nothing to roll back to"
+    exit 1
+  fi
+  if [ ! -e "$S2I/$prev/.complete" ]; then
+    bsay "the previous release $prev is missing or incomplete: not switching to it"
+    exit 1
+  fi
+  echo "previous=${prev#releases/}"
 }
 
 # --rollback: current <-> previous.
@@ -400,16 +464,24 @@ on_board_prune() {
 
 BOARD_FUNCS=(on_board_common bsay relink run_s2i)
 
-# Sends one step to the board: board STEP-FUNCTION [VAR=VALUE ...]. Its stdout is the step's.
-board() {
+# The script that runs one board step: a prelude with its variables, the shared functions and
+# the step's own, and a call.
+board_script() {
   local step=$1
   shift
   local script kv
   script="set -euo pipefail"$'\n'
-  script+="S2I=$(printf %q "$B_S2I") UNIT_DIR=$(printf %q "$B_UNIT_DIR") ROOTMODE=$B_ROOTMODE RUNNER=$(printf %q "$B_RUNNER")"$'\n'
+  script+="S2I=$(printf %q "$B_S2I") UNIT_DIR=$(printf %q "$B_UNIT_DIR") ROOTMODE=$B_ROOTMODE RUNNER=$(printf %q "$B_RUNNER") BOARD_ROOT=$(printf %q "$ROOT")"$'\n'
   for kv in "$@"; do script+="${kv%%=*}=$(printf %q "${kv#*=}")"$'\n'; done
   script+="$(declare -f "${BOARD_FUNCS[@]}" "$step")"$'\n'
   script+="on_board_common; $step"$'\n'
+  printf '%s' "$script"
+}
+
+# Sends one step to the board: board STEP-FUNCTION [VAR=VALUE ...]. Its stdout is the step's.
+board() {
+  local script
+  script=$(board_script "$@")
   if [ "$DRY" = 1 ]; then
     if [ -n "$ROOT" ]; then say "  bash -s <<'EOF'"; else say "  ssh $(printf '%q ' "${SSH[@]}")$(printf '%q' "$BOARD") bash -s <<'EOF'"; fi
     printf '%s\n' "$script" | sed 's/^/    /'
@@ -508,6 +580,24 @@ strip_binary() {
   err=$("$tool" --strip-debug "$1" 2>&1) || say "note: $tool could not strip the binary (${err##*: }); copying it as it is"
 }
 
+# What a path that is not a regular file or folder is, for messages.
+describe_file() {
+  if [ -L "$1" ]; then echo "a symbolic link (to $(readlink "$1"))"
+  elif [ -p "$1" ]; then echo "a FIFO (named pipe)"
+  elif [ -S "$1" ]; then echo "a socket"
+  elif [ -c "$1" ]; then echo "a character device"
+  elif [ -b "$1" ]; then echo "a block device"
+  else echo "not a regular file"; fi
+}
+
+# A bundle holds regular files and folders only: a link would be copied as a link (pointing
+# anywhere on the board) and left out of SHA256SUMS. Refused before anything is copied.
+check_bundle_files() {
+  local odd
+  odd=$(find "$BUNDLE" -mindepth 1 ! -type f ! -type d -print -quit)
+  [ -z "$odd" ] || die "--bundle $BUNDLE: $odd is $(describe_file "$odd"); a bundle holds regular files only, so nothing was copied"
+}
+
 # The release as it will be on the board, in a local folder: bin/s2i, bundle/, config.toml,
 # RELEASE (what it is) and SHA256SUMS (checked on the board before .complete is written).
 stage_release() {
@@ -553,6 +643,35 @@ copy_release() {
 
 # ---------------------------------------------------------------------------------------------
 
+# Takes the board's flash lock for the rest of this run: on_board_lock keeps running with its
+# stdin on a pipe that closes only when flash.sh ends (or its ssh connection drops).
+take_lock() {
+  say "step: take the board's flash lock ($B_S2I/.flash.lock) for the whole run"
+  local script
+  script=$(board_script on_board_lock)
+  if [ "$DRY" = 1 ]; then
+    if [ -n "$ROOT" ]; then say "  bash -c <script>, its stdin a pipe kept open until flash.sh ends:"; else say "  ssh $(printf '%q ' "${SSH[@]}")$(printf '%q' "$BOARD") 'bash -c \"\$(echo <script in base64> | base64 -d)\"', its stdin a pipe kept open until flash.sh ends:"; fi
+    printf '%s\n' "$script" | sed 's/^/    /'
+    return 0
+  fi
+  if [ -n "$ROOT" ]; then
+    coproc LOCK_HOLDER { bash -c "$script" 2>&1; }
+  else
+    # As an argument, not on stdin: stdin is the pipe that holds the lock. Base64 keeps the
+    # script intact through the board's login shell.
+    local encoded
+    encoded=$(printf '%s' "$script" | base64 | tr -d '\n')
+    coproc LOCK_HOLDER { ssh "${SSH[@]}" "$BOARD" "bash -c \"\$(echo $encoded | base64 -d)\"" 2>&1; }
+  fi
+  local answer=""
+  read -r -t 60 answer <&"${LOCK_HOLDER[0]}" || true
+  case "$answer" in
+    locked) ;;
+    busy*) die "another flash is running on $BOARD_LABEL (it holds $B_S2I/.flash.lock, taken ${answer#busy }); nothing was changed: wait for it to finish" ;;
+    *) die "cannot take the flash lock $B_S2I/.flash.lock on $BOARD_LABEL: ${answer:-no answer}" ;;
+  esac
+}
+
 flash() {
   VERSION="$(date -u +%Y%m%d-%H%M%S)-$(git -C "$REPO" describe --tags --always --dirty 2>/dev/null || echo nogit)"
   build_binary
@@ -562,13 +681,15 @@ flash() {
   stage_release
   say "release $VERSION: $(basename "$BINARY") for $TRIPLE, bundle $BUNDLE, config $CONFIG ($((NEED_KB / 1024)) MiB with margin)"
   check_reachable
+  take_lock
 
   say "step: check the board (architecture, free space) and remove incomplete releases"
   local out
   out=$(board on_board_preflight "WANT_ARCH=$TARGET" "NEED_KB=$NEED_KB" "NEED_GLIBC=$(glibc_needed)") || die "the board is not ready (above); nothing was copied"
   [ "$DRY" = 0 ] || printf '%s\n' "$out"
-  local rsync_on_board
+  local rsync_on_board running
   rsync_on_board=$(field rsync "$out")
+  running=$(field current "$out")
 
   say "step: create the release folder"
   out=$(board on_board_prepare "NAME=$VERSION") || die "cannot create a release folder under $B_S2I/releases (above)"
@@ -588,6 +709,14 @@ flash() {
     say "step: (--root) the s2i user and groups are created on a real board only"
   fi
 
+  say "step: check the new release on the board before switching (its bundle; its config and every device it names)"
+  if ! board on_board_check_release "NAME=$name" "MARK_FAILED=1"; then
+    if [ -n "$running" ]; then
+      die "release $name did not pass its checks on the board (above); nothing was switched: $BOARD_LABEL still runs $running"
+    fi
+    die "release $name did not pass its checks on the board (above); nothing was switched, and there is no earlier release"
+  fi
+
   say "step: switch current to $name"
   out=$(board on_board_switch "NAME=$name") || die "could not switch current (above)"
   [ "$DRY" = 0 ] || printf '%s\n' "$out"
@@ -600,7 +729,7 @@ flash() {
   board on_board_unit "UNIT_TEXT=$(cat "$REPO/deploy/s2i.service")" || unit_ok=0
 
   say "step: check that it came up"
-  if [ "$unit_ok" = 1 ] && board on_board_came_up "CONF_CHECK=$STAGE/config-check.toml"; then
+  if [ "$unit_ok" = 1 ] && board on_board_came_up; then
     say "step: keep the newest $KEEP releases"
     board on_board_prune "KEEP_N=$KEEP"
     if [ "$DRY" = 1 ]; then
@@ -620,16 +749,23 @@ flash() {
 
 rollback() {
   check_reachable
+  take_lock
   if [ -n "$ROOT" ] && [ -e "$B_S2I/previous/bin/s2i" ]; then
     B_RUNNER=$(local_runner "$(elf_machine "$B_S2I/previous/bin/s2i")")
   fi
+  say "step: find the previous release"
+  local out previous
+  out=$(board on_board_previous) || die "rollback refused (above); nothing changed"
+  [ "$DRY" = 0 ] || printf '%s\n' "$out"
+  previous=$(field previous "$out")
+  say "step: check the previous release on the board before switching back to it"
+  board on_board_check_release "NAME=${previous:-<previous>}" "MARK_FAILED=0" ||
+    die "the previous release $previous did not pass its checks on the board (above); nothing was switched"
   say "step: switch current back to the previous release"
-  local out
   out=$(board on_board_rollback) || die "rollback refused (above); nothing changed"
   [ "$DRY" = 0 ] || printf '%s\n' "$out"
-  STAGE=$(mktemp -d "${TMPDIR:-/tmp}/s2i-flash.XXXXXX")
   say "step: check that it came up"
-  if board on_board_came_up "CONF_CHECK=$STAGE/config-check.toml"; then
+  if board on_board_came_up; then
     if [ "$DRY" = 1 ]; then
       say "step: only if it did not come up: switch back"
       board on_board_switch_back "NAME=" "OLD_CURRENT=<old_current>" "OLD_PREVIOUS=<old_previous>"
@@ -670,6 +806,7 @@ main() {
   BUNDLE=$(resolve "$BUNDLE")
   CONFIG=$(resolve "$CONFIG")
   [ -f "$BUNDLE/manifest.json" ] || die "--bundle $BUNDLE is not a model bundle (no manifest.json)"
+  check_bundle_files
   [ -f "$CONFIG" ] || die "--config $CONFIG: no such file"
   flash
 }

@@ -1,8 +1,11 @@
 //! deploy/flash.sh, run for real into local folders laid out like a board's root (`--root DIR`):
-//! install, upgrade, a failed upgrade that switches back by itself, rollback, pruning, refusals
-//! (tampered bundle, unknown target, wrong-CPU binary, unreachable board, full disk) and
-//! `--dry-run`. The installs use the x86_64 release `s2i`, so the "came up" checks run it
-//! natively; one installs the aarch64 build and checks it under qemu-aarch64.
+//! install, upgrade, a failed upgrade that is never switched to, rollback, pruning, refusals
+//! (tampered bundle, a link in the bundle, unknown target, wrong-CPU binary, unreachable board,
+//! full disk, a config whose devices `run --check` cannot open, another flash holding the lock)
+//! and `--dry-run`. The installs use the x86_64 `s2i`, so the checks on the "board" run it
+//! natively; one installs the aarch64 build and checks it under qemu-aarch64. The configs
+//! installed are tests/data/flash/*.toml (wav input, PNG screen): deploy/kiosk.toml names a
+//! microphone and /dev/fb0, which `run --check` rightly refuses on a machine without them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +54,12 @@ fn host_s2i() -> String {
     s2i_binary(None).0.display().to_string()
 }
 
-/// Installs the native s2i into `root` with `extra` options.
+/// The configs installed by these tests (they pass `run --check` on any Linux machine).
+const KIOSK: &str = "tests/data/flash/kiosk.toml";
+const HANDHELD: &str = "tests/data/flash/handheld.toml";
+
+/// Installs the native s2i into `root` with `extra` options (the test kiosk config unless they
+/// name one).
 fn install(root: &Path, extra: &[&str]) -> Output {
     let s2i = host_s2i();
     let root = root.display().to_string();
@@ -65,6 +73,9 @@ fn install(root: &Path, extra: &[&str]) -> Output {
         "--host-s2i",
         &s2i,
     ];
+    if !extra.contains(&"--config") {
+        args.extend_from_slice(&["--config", KIOSK]);
+    }
     args.extend_from_slice(extra);
     flash(&args)
 }
@@ -166,28 +177,28 @@ fn install_upgrade_failed_upgrade_rollback_and_pruning() {
     let root = tmp.path();
 
     // 1. First install: current points at it, no previous yet, the unit is enabled.
-    let out = install(root, &["--config", "deploy/kiosk.toml"]);
+    let out = install(root, &["--config", KIOSK]);
     assert_ok(&out);
     let first = installed_name(&out);
-    assert_complete_release(root, &first, "deploy/kiosk.toml");
+    assert_complete_release(root, &first, KIOSK);
     assert_eq!(link(root, "current"), Some(format!("releases/{first}")));
     assert_eq!(link(root, "previous"), None);
     assert_unit_installed(root);
     assert!(text(&out).contains("check --bundle"));
 
     // 2. Upgrade (another config): current switches, previous keeps the first.
-    let out = install(root, &["--config", "deploy/handheld.toml"]);
+    let out = install(root, &["--config", HANDHELD]);
     assert_ok(&out);
     let second = installed_name(&out);
     assert_ne!(first, second);
-    assert_complete_release(root, &second, "deploy/handheld.toml");
+    assert_complete_release(root, &second, HANDHELD);
     assert_eq!(link(root, "current"), Some(format!("releases/{second}")));
     assert_eq!(link(root, "previous"), Some(format!("releases/{first}")));
 
     // 3. A failed upgrade: the binary is cut off after 64 KiB, as a copy from a dying SD card or
     // an interrupted download would be. Its ELF header is intact (so it is accepted as an
-    // x86_64 binary) but it cannot run: its check on the "board" fails and flash.sh must switch
-    // back to the second release by itself.
+    // x86_64 binary) but it cannot run: its check on the "board" fails before anything is
+    // switched, and the second release stays current.
     let broken = tmp.path().join("s2i-truncated");
     let whole = std::fs::read(s2i_binary(None).0).unwrap();
     std::fs::write(&broken, &whole[..64 * 1024]).unwrap();
@@ -202,11 +213,16 @@ fn install_upgrade_failed_upgrade_rollback_and_pruning() {
         broken.to_str().unwrap(),
         "--host-s2i",
         &host,
+        "--config",
+        KIOSK,
     ]);
     assert_refused(
         &out,
         1,
-        &format!("did not come up (above); switched back to releases/{second}"),
+        &format!(
+            "did not pass its checks on the board (above); nothing was switched: {} still runs releases/{second}",
+            root.display()
+        ),
     );
     assert_eq!(link(root, "current"), Some(format!("releases/{second}")));
     assert_eq!(link(root, "previous"), Some(format!("releases/{first}")));
@@ -229,7 +245,7 @@ fn install_upgrade_failed_upgrade_rollback_and_pruning() {
     let partial = opt(root).join("releases/20000101-000000-interrupted");
     std::fs::create_dir_all(partial.join("bundle")).unwrap();
     std::fs::write(partial.join("bundle/manifest.json"), b"{").unwrap();
-    let out = install(root, &["--config", "deploy/kiosk.toml"]);
+    let out = install(root, &["--config", KIOSK]);
     assert_ok(&out);
     let third = installed_name(&out);
     assert!(
@@ -260,11 +276,7 @@ fn install_upgrade_failed_upgrade_rollback_and_pruning() {
         "the oldest release should be gone: {kept:?}"
     );
     for name in &kept {
-        let config = if *name == second {
-            "deploy/handheld.toml"
-        } else {
-            "deploy/kiosk.toml"
-        };
+        let config = if *name == second { HANDHELD } else { KIOSK };
         assert_complete_release(root, name, config);
     }
 }
@@ -304,6 +316,151 @@ fn a_tampered_bundle_is_refused_before_anything_is_copied() {
 }
 
 #[test]
+fn a_config_whose_devices_cannot_be_opened_is_never_switched_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("board");
+    let out = install(&root, &[]);
+    assert_ok(&out);
+    let running = link(&root, "current").unwrap();
+    let kiosk = std::fs::read_to_string(workspace_root().join(KIOSK)).unwrap();
+    let png = "[display]\nkind = \"png\"\npath = \"/var/lib/s2i/screen.png\"\n";
+    assert!(kiosk.contains(png));
+    let mut cases = vec![
+        (
+            "spidev",
+            kiosk.replace(
+                png,
+                "[display]\nkind = \"spi\"\ncontroller = \"st7789\"\nwidth = 240\nheight = 240\n\
+                 spidev = \"/dev/spidev9.9\"\nspeed_hz = 40000000\ngpio_chip = \"pinctrl-bcm2711\"\n\
+                 dc = 25\n",
+            ),
+            "cannot open /dev/spidev9.9",
+        ),
+        (
+            "gpio",
+            kiosk.replace("mode = \"kiosk\"", "mode = \"handheld\"").replace(
+                "[kiosk]\nhold_seconds = 20\n",
+                "[button]\nkind = \"gpio\"\ngpio_chip = \"pinctrl-bcm2711\"\nline = 9999\n",
+            ),
+            "\"pinctrl-bcm2711\"",
+        ),
+        (
+            "png",
+            kiosk.replace(png, &format!("{png}width = 100000\nheight = 100000\n")),
+            "a 100000x100000 screen is not possible",
+        ),
+    ];
+    let devices = Command::new(host_s2i()).arg("devices").output().unwrap();
+    if String::from_utf8_lossy(&devices.stdout).contains("without the `microphone` feature") {
+        let wav = "source = \"wav\"\nwav_files = [\"/opt/s2i/current/bundle/samples/yellow_body_black_wings.wav\"]\n";
+        assert!(kiosk.contains(wav));
+        cases.push((
+            "microphone",
+            kiosk.replace(wav, "source = \"microphone\"\n"),
+            "audio source \"microphone\" needs a binary built with the `microphone` feature",
+        ));
+    }
+    for (name, body, says) in cases {
+        let config = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&config, body).unwrap();
+        let out = install(&root, &["--config", config.to_str().unwrap()]);
+        assert_refused(&out, 1, "did not pass its checks on the board");
+        assert!(text(&out).contains(says), "{name}: {says:?} not said");
+        assert!(
+            text(&out).contains(&format!("still runs {running}")),
+            "{name}: {}",
+            text(&out)
+        );
+        assert_eq!(link(&root, "current").as_ref(), Some(&running), "{name}");
+    }
+}
+
+#[test]
+fn a_link_in_the_bundle_is_refused_before_anything_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("board");
+    let out = install(&root, &[]);
+    assert_ok(&out);
+    let before = snapshot(&root);
+    // The bundle's files, one of them a link to the very same bytes: its hash would pass, but
+    // it would be copied as a link and left out of SHA256SUMS.
+    let bundle = tmp.path().join("linked");
+    std::fs::create_dir(&bundle).unwrap();
+    let default = workspace_root().join("models/default");
+    for e in std::fs::read_dir(&default).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), bundle.join(e.file_name())).unwrap();
+        }
+    }
+    let stage = bundle.join("generator_stage2.onnx");
+    std::fs::remove_file(&stage).unwrap();
+    std::os::unix::fs::symlink(default.join("generator_stage2.onnx"), &stage).unwrap();
+    let out = install(&root, &["--bundle", bundle.to_str().unwrap()]);
+    assert_refused(
+        &out,
+        1,
+        &format!(
+            "{} is a symbolic link (to {}); a bundle holds regular files only, so nothing was copied",
+            stage.display(),
+            default.join("generator_stage2.onnx").display()
+        ),
+    );
+    assert_eq!(snapshot(&root), before, "the board's root changed");
+}
+
+#[test]
+fn a_second_flash_waits_for_none_and_old_leftovers_only_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("board");
+    assert_ok(&install(&root, &[]));
+
+    // Another flash holds the board's lock: this one is refused before it changes anything.
+    require_tool("flock");
+    let lock = opt(&root).join(".flash.lock");
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["-c", "echo held; cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "held\n");
+    let before = releases(&root);
+    let out = install(&root, &[]);
+    assert_refused(&out, 1, "another flash is running on");
+    assert!(text(&out).contains("nothing was changed"));
+    assert_eq!(releases(&root), before);
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+
+    // Two incomplete releases: one from before this flash began (an interrupted copy) is
+    // removed; one newer than this flash's lock is not this flash's to judge, and stays.
+    let old = opt(&root).join("releases/20000101-000000-old");
+    let newer = opt(&root).join("releases/20990101-000000-newer");
+    for (dir, time) in [(&old, "2000-01-01"), (&newer, "2099-01-01")] {
+        std::fs::create_dir_all(dir.join("bundle")).unwrap();
+        assert!(Command::new("touch")
+            .args(["-d", time])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let out = install(&root, &[]);
+    assert_ok(&out);
+    assert!(text(&out).contains("removing incomplete or failed release 20000101-000000-old"));
+    assert!(text(&out).contains("keeping incomplete release 20990101-000000-newer"));
+    assert!(!old.exists() && newer.exists());
+}
+
+#[test]
 fn dry_run_prints_every_step_and_touches_nothing() {
     // Without --binary: the dry run shows the cross build instead of running it.
     let tmp = tempfile::tempdir().unwrap();
@@ -327,6 +484,8 @@ fn dry_run_prints_every_step_and_touches_nothing() {
         "check --bundle",
         "ssh -o BatchMode=yes -o ConnectTimeout=10",
         "pi@kiosk.invalid true",
+        "flock -n 9",
+        "on_board_check_release",
         "dpkg --print-architecture",
         "df -Pk",
         "sha256sum --quiet -c SHA256SUMS",
@@ -435,10 +594,12 @@ fn the_aarch64_release_installs_and_is_checked_under_qemu() {
         arm.to_str().unwrap(),
         "--host-s2i",
         &host,
+        "--config",
+        KIOSK,
     ]);
     assert_ok(&out);
     let name = installed_name(&out);
-    assert_complete_release(&root, &name, "deploy/kiosk.toml");
+    assert_complete_release(&root, &name, KIOSK);
     let release = std::fs::read_to_string(opt(&root).join("current/RELEASE")).unwrap();
     assert!(
         release.contains("target aarch64-unknown-linux-gnu"),
@@ -462,6 +623,13 @@ fn the_unit_passes_systemd_analyze_verify() {
     ] {
         assert!(unit.lines().any(|l| l == line), "s2i.service lacks {line}");
     }
+    // An ordinary error is one journal line, not a backtrace.
+    assert!(
+        !unit
+            .lines()
+            .any(|l| l.starts_with("Environment=") && l.contains("RUST_BACKTRACE")),
+        "s2i.service sets RUST_BACKTRACE"
+    );
     let version = Command::new("systemd-analyze")
         .arg("--version")
         .output()

@@ -8,3 +8,4 @@ pub mod clock;
 pub mod display;
 pub mod infer;
 pub mod input;
+pub mod picture_file;

@@ -1,10 +1,12 @@
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use s2i_device::app::{self, Config};
-use s2i_device::display::{contact_sheet, label_from_file_name, Cell};
+use s2i_device::display::{check_sheet, contact_sheet, label_from_file_name, Cell};
 use s2i_device::infer::{LoadedBundle, Pipeline, StageImage};
+use s2i_device::picture_file::PictureFile;
 use s2i_shared::bundle::Precision;
 use s2i_shared::frontend::Frontend;
 
@@ -18,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify a model bundle: manifest, front end, file hashes, and that tract loads every model.
+    /// Verify a model bundle: manifest, front end, file hashes, that tract loads every model
+    /// with the shapes the manifest lists, the hyper-parameters, and a dry run of each precision.
     Check {
         #[arg(long, default_value = "models/default")]
         bundle: PathBuf,
@@ -86,7 +89,8 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
-        /// Only check the configuration and the bundle it names, then exit.
+        /// Only check the configuration, the bundle it names (with a dry run) and open the
+        /// devices it names without driving them, then exit.
         #[arg(long)]
         check: bool,
     },
@@ -184,12 +188,54 @@ fn check_kernels() -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// Every failure is one line on stderr (the causes joined by ": "), so a journal holds one line
+/// per failure; with RUST_LOG=debug (or trace) each cause gets its own line and a backtrace is
+/// shown when one was captured (RUST_BACKTRACE=1).
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let verbose =
+                std::env::var("RUST_LOG").is_ok_and(|v| v.contains("debug") || v.contains("trace"));
+            if verbose {
+                eprintln!("error: {e:?}");
+            } else {
+                eprintln!("error: {}", one_line(&e));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The causes joined by ": ", leaving out a cause its parent's message already ends with (an
+/// I/O error both quoted and kept as the source), each on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+fn run() -> Result<()> {
     let frontend = Frontend::default();
     match Cli::parse().command {
         Command::Check { bundle } => {
-            let loaded = LoadedBundle::open(&bundle, &frontend)
-                .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
+            let unusable = || format!("bundle {} is not usable", bundle.display());
+            let loaded = LoadedBundle::open(&bundle, &frontend).with_context(unusable)?;
             let m = &loaded.manifest;
             println!(
                 "{}: bundle {} (preset {}), {} models verified, {} generator stage(s), front end {}",
@@ -200,6 +246,24 @@ fn main() -> Result<()> {
                 m.generator_stages(),
                 &m.frontend.table_hash[..12]
             );
+            for precision in [Precision::F32, Precision::Int8] {
+                if !m.files.iter().any(|f| f.precision == precision) {
+                    continue;
+                }
+                let pipeline =
+                    Pipeline::from_bundle(&loaded, &frontend, precision).with_context(unusable)?;
+                let dry = pipeline.dry_run().with_context(unusable)?;
+                println!(
+                    "  {}: hyper-parameters and shapes fit the models; a dry run of {} frames drew {}",
+                    precision.name(),
+                    dry.frames,
+                    dry.sides
+                        .iter()
+                        .map(|s| format!("{s}²"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             check_kernels()?;
         }
         Command::Generate {
@@ -210,11 +274,14 @@ fn main() -> Result<()> {
             stage,
             precision,
         } => {
+            // The cheap refusals first: a bad --out or wav never waits for the bundle.
+            let picture = PictureFile::new(&out)?;
             let start = std::time::Instant::now();
+            let features = frontend.features_from_wav_file(&wav)?;
+            let loading = std::time::Instant::now();
             let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
                 .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
-            let loaded = start.elapsed();
-            let features = frontend.features_from_wav_file(&wav)?;
+            let loaded = loading.elapsed();
             let images =
                 pipeline.generate(&features, &wav.display().to_string(), seed, stage, |img| {
                     println!(
@@ -226,7 +293,7 @@ fn main() -> Result<()> {
                     )
                 })?;
             let last = images.last().expect("at least one stage ran");
-            save_png(&out, last)?;
+            picture.write(&to_image(last)?)?;
             println!(
                 "wrote {} ({}×{}, seed {seed}; bundle {} loaded in {:.0} ms, {:.0} ms in all)",
                 out.display(),
@@ -246,6 +313,8 @@ fn main() -> Result<()> {
             wavs,
             precision,
         } => {
+            check_sheet(wavs.len(), columns, cell).map_err(anyhow::Error::msg)?;
+            let picture = PictureFile::new(&out)?;
             let pipeline = Pipeline::load_precision(&bundle, &frontend, precision)
                 .with_context(|| format!("bundle {} is not usable", bundle.display()))?;
             let mut cells = Vec::with_capacity(wavs.len());
@@ -264,10 +333,7 @@ fn main() -> Result<()> {
                 pipeline.manifest.bundle_id
             );
             let sheet = contact_sheet(&cells, columns, cell, &title);
-            create_parent(&out)?;
-            sheet
-                .save(&out)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            picture.write(&sheet)?;
             println!("wrote {} ({} pictures)", out.display(), cells.len());
         }
         Command::Bench {
@@ -320,7 +386,13 @@ fn main() -> Result<()> {
                 .init();
             let cfg = Config::load(&config)?;
             if check {
-                let pipeline = app::build::check(&cfg, &frontend)?;
+                let pipeline = app::build::check(&cfg, &frontend)
+                    .with_context(|| config.display().to_string())?;
+                pipeline.dry_run().with_context(|| {
+                    format!("{}: bundle {}", config.display(), cfg.bundle.display())
+                })?;
+                let opened = app::probe::open_devices(&cfg, &frontend)
+                    .with_context(|| config.display().to_string())?;
                 println!(
                     "{}: {:?} mode, bundle {} ({} stage(s)), display {}, configuration valid",
                     config.display(),
@@ -329,6 +401,9 @@ fn main() -> Result<()> {
                     pipeline.stages(),
                     cfg.display.kind()
                 );
+                for line in opened {
+                    println!("  {line}");
+                }
                 return Ok(());
             }
             let summary = app::build::run(&cfg, &frontend)
@@ -368,21 +443,6 @@ fn parse_precision(s: &str) -> Result<Precision, String> {
 fn to_image(image: &StageImage) -> Result<image::RgbImage> {
     image::RgbImage::from_raw(image.side, image.side, image.rgb.clone())
         .context("the picture's buffer does not match its size")
-}
-
-/// Creates the folder `path` will be written into.
-fn create_parent(path: &std::path::Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-fn save_png(path: &std::path::Path, image: &StageImage) -> Result<()> {
-    create_parent(path)?;
-    to_image(image)?
-        .save(path)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The alphabetically first wav in `<bundle>/samples`.

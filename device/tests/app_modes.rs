@@ -164,6 +164,47 @@ fn handheld_press_speak_release_draws_and_a_tap_redraws_with_the_next_seed() {
 }
 
 #[test]
+fn a_tap_after_the_largest_seed_says_so_instead_of_wrapping_to_zero() {
+    let (frontend, pipeline) = load();
+    let clock = ManualClock::new();
+    let words = speech(&frontend, SAMPLES[2]);
+    let take = concat(&[&room(0.2, 1), &words, &room(0.8, 2)]);
+    let held = take.len() as f64 / RATE as f64 - 0.3;
+    let mut source = ScriptedSource::new(
+        RATE,
+        vec![Take::new(take), Take::new(room(1.0, 3))],
+        Arc::new(clock.clone()),
+    );
+    // Speech drawn with the largest seed, then a tap: there is no next seed.
+    let mut edges = bouncy_press(1.0, 1.0 + held);
+    edges.extend(bouncy_press(30.0, 30.2));
+    let mut button = ScriptedButton::new(edges, DEBOUNCE, Arc::new(clock.clone()));
+    let mut display = RecordingDisplay::new(240, 240);
+    let mut session = Session::new(
+        &pipeline,
+        &frontend,
+        &mut display,
+        Arc::new(clock.clone()),
+        Settings {
+            seed: u64::MAX,
+            ..Settings::default()
+        },
+    );
+    let summary = handheld::run(&mut session, &mut source, &mut button).unwrap();
+    assert_eq!((summary.pictures, summary.errors), (1, 1), "{summary:?}");
+    let results = results(&display);
+    assert!(
+        results[0].1.starts_with(&format!("seed {}", u64::MAX)),
+        "{}",
+        results[0].1
+    );
+    assert_eq!(
+        errors(&display),
+        ["Seed 18446744073709551615 was the last one for these words. Describe the bird again."]
+    );
+}
+
+#[test]
 fn handheld_shows_each_failure_then_returns_to_ready_and_the_next_press_works() {
     let (frontend, pipeline) = load();
     let clock = ManualClock::new();

@@ -102,12 +102,15 @@ fn write_bundle(dir: &Path) {
         shape,
     };
     let mut files = Vec::new();
-    for (role, name, bytes, input, output) in [
+    let frames = vec![Dim::Fixed(1), Dim::Fixed(40), Dim::Symbol("T".into())];
+    let flat = vec![Dim::Fixed(1), Dim::Fixed(40)];
+    for (role, name, bytes, input, input_shape, output) in [
         (
             Role::SpeechEncoder,
             "speech_encoder.onnx",
             encoder,
             "features",
+            frames,
             "embedding",
         ),
         (
@@ -115,6 +118,7 @@ fn write_bundle(dir: &Path) {
             "generator_stage1.onnx",
             stage1,
             "embedding",
+            flat,
             "image",
         ),
     ] {
@@ -124,10 +128,7 @@ fn write_bundle(dir: &Path) {
             path: name.into(),
             sha256: sha256_file(&dir.join(name)).unwrap(),
             precision: Precision::F32,
-            inputs: vec![spec(
-                input,
-                vec![Dim::Fixed(1), Dim::Fixed(40), Dim::Symbol("T".into())],
-            )],
+            inputs: vec![spec(input, input_shape)],
             outputs: vec![spec(output, vec![Dim::Fixed(1), Dim::Fixed(40)])],
         });
     }
@@ -182,6 +183,42 @@ fn a_bundle_of_real_onnx_files_opens_and_runs() {
             "band {band}"
         );
     }
+}
+
+#[test]
+fn a_manifest_whose_shapes_are_not_the_models_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(dir.path());
+    let manifest_path = dir.path().join(MANIFEST_FILE);
+    let original = std::fs::read_to_string(&manifest_path).unwrap();
+    let refused = |edit: &dyn Fn(&mut Manifest)| {
+        let mut m: Manifest = serde_json::from_str(&original).unwrap();
+        edit(&mut m);
+        std::fs::write(&manifest_path, m.to_json_pretty()).unwrap();
+        LoadedBundle::open(dir.path(), &Frontend::default())
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    // A fixed size the model does not have, a named axis the model fixes, a fixed size for the
+    // model's free axis, another rank, another element type. (Outputs are compared once tract
+    // has planned the networks: `Pipeline`.)
+    let e = refused(&|m| m.files[1].inputs[0].shape[1] = Dim::Fixed(41));
+    assert!(
+        e.ends_with("generator_stage1.onnx: input embedding: the manifest says f32 [1, 41] but the model declares f32 [1, 40]"),
+        "{e}"
+    );
+    let e = refused(&|m| m.files[1].inputs[0].shape[1] = Dim::Symbol("width".into()));
+    assert!(e.contains("the manifest says f32 [1, width]"), "{e}");
+    let e = refused(&|m| m.files[0].inputs[0].shape[2] = Dim::Fixed(300));
+    assert!(e.contains("the model declares f32 [1, 40, T]"), "{e}");
+    let e = refused(&|m| m.files[1].inputs[0].shape.push(Dim::Fixed(1)));
+    assert!(e.contains("the manifest says f32 [1, 40, 1]"), "{e}");
+    let e = refused(&|m| m.files[0].inputs[0].dtype = DType::I64);
+    assert!(
+        e.contains("input features: the manifest says i64 [1, 40, T]"),
+        "{e}"
+    );
 }
 
 #[test]

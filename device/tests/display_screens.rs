@@ -367,11 +367,16 @@ fn png_display_refuses_impossible_sizes_and_unwritable_paths() {
     let e = PngDisplay::new("out/x.png", 0, 240).err().unwrap();
     assert!(e.to_string().contains("0x240"), "{e}");
     let dir = tempfile::tempdir().unwrap();
-    // A folder where the file should be: the rename fails and says so, naming the file.
+    // A folder where the file should be is refused when the display is made…
     let target = dir.path().join("occupied.png");
     std::fs::create_dir(&target).unwrap();
-    std::fs::write(target.join("keep"), b"x").unwrap();
+    let e = PngDisplay::new(&target, 32, 32).err().unwrap();
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    // …and one that appears later makes the rename fail, saying so and naming the file.
+    std::fs::remove_dir(&target).unwrap();
     let mut display = PngDisplay::new(&target, 32, 32).unwrap();
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), b"x").unwrap();
     let e = display.show(&Screen::Error { message: "x" }).unwrap_err();
     assert!(e.device.contains("occupied.png"), "{e}");
     assert!(e.message.contains("rename"), "{e}");

@@ -3,4 +3,5 @@
 
 pub mod bundle;
 pub mod frontend;
+pub mod input_file;
 pub mod noise;

@@ -8,7 +8,7 @@ fn wav_header(format_tag: u16, channels: u16, rate: u32, bits: u16, data_len: u3
     let block_align = channels.max(1) * bits / 8;
     let mut h = Vec::new();
     h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + data_len).to_le_bytes());
+    h.extend_from_slice(&36u32.wrapping_add(data_len).to_le_bytes());
     h.extend_from_slice(b"WAVEfmt ");
     h.extend_from_slice(&16u32.to_le_bytes());
     h.extend_from_slice(&format_tag.to_le_bytes());
@@ -116,6 +116,79 @@ fn each_bad_wav_gets_its_own_clear_message() {
     );
 
     assert_message(&d.join("missing.wav"), "cannot read");
+}
+
+/// The error for `path`, failing the test if it takes 20 s (a refusal is instant; the old reader
+/// waited forever for a FIFO's writer).
+fn error_within_20_s(path: &Path) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(error_for(&owned).to_string());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{} still being read after 20 s", path.display()))
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_by_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.wav");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let cases = [
+        (fifo, "a FIFO (named pipe), not a regular file"),
+        (
+            PathBuf::from("/dev/zero"),
+            "a character device, not a regular file",
+        ),
+        (
+            PathBuf::from("/dev/urandom"),
+            "a character device, not a regular file",
+        ),
+        (dir.path().to_path_buf(), "a directory, not a regular file"),
+    ];
+    for (path, says) in cases {
+        let msg = error_within_20_s(&path);
+        println!("{msg}");
+        assert_eq!(msg, format!("{}: {says}", path.display()));
+    }
+    // A link to a wav is followed (recordings are often links); a link to a device is not read.
+    let link = dir.path().join("zero.wav");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    assert_eq!(
+        error_within_20_s(&link),
+        format!("{}: a character device, not a regular file", link.display())
+    );
+}
+
+#[test]
+fn absurd_headers_are_refused_before_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 4 294 967 294 one-byte samples at 4 294 967 295 Hz "last" a second.
+    let mut fast = wav_header(1, 1, 16_000, 8, u32::MAX - 1);
+    fast[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+    fast[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+    fast.extend(vec![0x80u8; 70_000]);
+    assert_message(
+        &write(d, "fast.wav", &fast),
+        "sample rate 4294967295 Hz is not supported",
+    );
+    // 65 535 channels of 8 bits at 48 kHz: 1.4 s by the header.
+    let mut wide = wav_header(1, 1, 48_000, 8, 65_535 * 65_535);
+    wide[22..24].copy_from_slice(&u16::MAX.to_le_bytes());
+    wide[28..32].copy_from_slice(&(48_000u32 * 65_535).to_le_bytes());
+    wide[32..34].copy_from_slice(&u16::MAX.to_le_bytes());
+    wide.extend(vec![0x80u8; 70_000]);
+    assert_message(
+        &write(d, "wide.wav", &wide),
+        "the wav header declares 65535 channels; at most 32 are read",
+    );
 }
 
 #[test]

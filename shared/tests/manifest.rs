@@ -191,6 +191,110 @@ fn each_broken_bundle_is_refused_with_a_clear_reason() {
     }
 }
 
+/// `work` on a thread, failing the test if it has not finished in 20 s (a refusal is instant; the
+/// old reader hashed `/dev/zero` forever).
+fn within_20_s<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("still running after 20 s")
+}
+
+#[cfg(unix)]
+#[test]
+fn links_and_special_files_in_a_bundle_are_refused_by_kind() {
+    use std::os::unix::fs::symlink;
+    // Each case: damage, then what the refusal says. A linked file or folder whose bytes hash
+    // right is still refused: the hashes vouch for the bundle's own files only.
+    let cases: Vec<Damage> = vec![
+        (
+            "generator_stage1.onnx: a symbolic link (to ",
+            Box::new(|d| {
+                let outside = d.parent().unwrap().join("outside.onnx");
+                std::fs::rename(d.join("generator_stage1.onnx"), &outside).unwrap();
+                symlink(&outside, d.join("generator_stage1.onnx")).unwrap();
+            }),
+        ),
+        (
+            "manifest.json: a symbolic link (to ",
+            Box::new(|d| {
+                let outside = d.parent().unwrap().join("outside.json");
+                std::fs::rename(d.join(MANIFEST_FILE), &outside).unwrap();
+                symlink(&outside, d.join(MANIFEST_FILE)).unwrap();
+            }),
+        ),
+        (
+            "nets: a symbolic link (to ",
+            Box::new(|d| {
+                let outside = d.parent().unwrap().join("outside");
+                std::fs::create_dir(&outside).unwrap();
+                std::fs::rename(
+                    d.join("speech_encoder.onnx"),
+                    outside.join("speech_encoder.onnx"),
+                )
+                .unwrap();
+                symlink(&outside, d.join("nets")).unwrap();
+                rewrite(d, |v| {
+                    v["files"][0]["path"] = "nets/speech_encoder.onnx".into()
+                });
+            }),
+        ),
+        (
+            "generator_stage2.onnx: a symbolic link (to /dev/zero)",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("generator_stage2.onnx")).unwrap();
+                symlink("/dev/zero", d.join("generator_stage2.onnx")).unwrap();
+            }),
+        ),
+        (
+            "generator_stage2.onnx: a FIFO (named pipe), not a regular file",
+            Box::new(|d| {
+                let path = d.join("generator_stage2.onnx");
+                std::fs::remove_file(&path).unwrap();
+                let status = std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }),
+        ),
+        (
+            "speech_encoder.onnx: a directory, not a regular file",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("speech_encoder.onnx")).unwrap();
+                std::fs::create_dir(d.join("speech_encoder.onnx")).unwrap();
+            }),
+        ),
+        (
+            "manifest.json: 1048577 bytes, more than the 1048576 bytes a bundle's manifest may have",
+            Box::new(|d| {
+                let path = d.join(MANIFEST_FILE);
+                let mut text = std::fs::read(&path).unwrap();
+                text.resize(1 << 20 | 1, b' ');
+                std::fs::write(&path, text).unwrap();
+            }),
+        ),
+    ];
+    for (needle, damage) in cases {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("bundle");
+        std::fs::create_dir(&dir).unwrap();
+        make_bundle(&dir);
+        damage(&dir);
+        let msg = within_20_s({
+            let dir = dir.clone();
+            move || refusal(&dir)
+        });
+        assert!(msg.contains(needle), "{msg:?} should say {needle:?}");
+        assert!(
+            msg.contains("a bundle holds regular files only") || msg.contains("may have"),
+            "{msg:?} should say why"
+        );
+    }
+}
+
 #[test]
 fn a_front_end_config_differing_in_tables_only_changes_the_hash() {
     let a = Frontend::default();

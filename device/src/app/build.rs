@@ -18,7 +18,10 @@ use crate::input::{Button, EnterKey, InputError};
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("bundle {path}: {error}")]
-    Bundle { path: String, error: InferError },
+    Bundle {
+        path: String,
+        error: Box<InferError>,
+    },
     #[error("last_stage = {wanted}, but bundle {path} has stages 1..={stages}")]
     NoSuchStage {
         wanted: usize,
@@ -67,7 +70,7 @@ pub fn check(config: &Config, frontend: &Frontend) -> Result<Pipeline, BuildErro
     )
     .map_err(|source| BuildError::Bundle {
         path: path.clone(),
-        error: source,
+        error: Box::new(source),
     })?;
     if let Some(wanted) = config.last_stage.filter(|&s| s > pipeline.stages()) {
         return Err(BuildError::NoSuchStage {
@@ -107,13 +110,41 @@ pub fn source(
             crate::audio::MicrophoneSource::open(device, frontend.config())?,
         )),
         #[cfg(not(feature = "microphone"))]
-        AudioConfig::Microphone { .. } => Err(BuildError::NotBuilt(
-            "audio source \"microphone\" needs a binary built with the `microphone` feature \
-             (cargo build --release -p s2i-device --features microphone); \
-             or use source = \"wav\""
-                .into(),
-        )),
+        AudioConfig::Microphone { .. } => Err(microphone_not_built()),
     }
+}
+
+/// A microphone configured for a binary built without one.
+#[cfg(not(feature = "microphone"))]
+pub fn microphone_not_built() -> BuildError {
+    BuildError::NotBuilt(
+        "audio source \"microphone\" needs a binary built with the `microphone` feature \
+         (cargo build --release -p s2i-device --features microphone); \
+         or use source = \"wav\""
+            .into(),
+    )
+}
+
+/// The SPI panel's wiring, when the display is one.
+pub fn spi_config(config: &Config) -> Option<crate::display::SpiConfig> {
+    let DisplayConfig::Spi(s) = &config.display else {
+        return None;
+    };
+    Some(crate::display::SpiConfig {
+        controller: match s.controller {
+            Controller::St7789 => crate::display::Controller::St7789,
+            Controller::Ili9341 => crate::display::Controller::Ili9341,
+        },
+        width: s.width as u32,
+        height: s.height as u32,
+        spidev: s.spidev.clone(),
+        speed_hz: s.speed_hz,
+        spi_mode: s.spi_mode,
+        gpio_chip: s.gpio_chip.clone(),
+        dc: s.dc,
+        reset: s.reset,
+        backlight: s.backlight,
+    })
 }
 
 /// The configured push-to-talk button (handheld mode).
@@ -144,22 +175,8 @@ pub fn display(config: &Config) -> Result<Box<dyn Display>, BuildError> {
             Box::new(crate::display::FramebufferDisplay::open(&f.device)?)
         }
         #[cfg(target_os = "linux")]
-        DisplayConfig::Spi(s) => Box::new(crate::display::SpiDisplay::open(
-            &crate::display::SpiConfig {
-                controller: match s.controller {
-                    Controller::St7789 => crate::display::Controller::St7789,
-                    Controller::Ili9341 => crate::display::Controller::Ili9341,
-                },
-                width: s.width as u32,
-                height: s.height as u32,
-                spidev: s.spidev.clone(),
-                speed_hz: s.speed_hz,
-                spi_mode: s.spi_mode,
-                gpio_chip: s.gpio_chip.clone(),
-                dc: s.dc,
-                reset: s.reset,
-                backlight: s.backlight,
-            },
+        DisplayConfig::Spi(_) => Box::new(crate::display::SpiDisplay::open(
+            &spi_config(config).expect("an SPI display"),
         )?),
         #[cfg(not(target_os = "linux"))]
         other => {

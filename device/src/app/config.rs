@@ -222,7 +222,7 @@ pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
     Read {
         path: String,
-        source: std::io::Error,
+        source: s2i_shared::input_file::OpenError,
     },
     /// TOML syntax, an unknown key, a wrong type: the parser's message names line and key.
     #[error("{path}: {message}")]
@@ -238,12 +238,23 @@ pub enum ConfigError {
 /// Longest recording the front end accepts (its `max_duration_ms`), seconds.
 const FRONTEND_MAX_SECONDS: f64 = 20.0;
 
+/// Largest configuration file read (the examples are about 1 KB).
+pub const MAX_CONFIG_BYTES: u64 = 64 << 10;
+
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        use s2i_shared::input_file::{read_bounded, Links, OpenError};
         let label = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: label.clone(),
             source,
+        };
+        let bytes = read_bounded(path, Links::Follow, MAX_CONFIG_BYTES).map_err(read)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read(OpenError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            )))
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         Self::parse(&text, &label, base)
@@ -325,8 +336,33 @@ impl Config {
                     format!("{} is not one of 0..=3", s.spi_mode),
                 )
             }
+            DisplayConfig::Spi(s) => {
+                let controller = match s.controller {
+                    Controller::St7789 => crate::display::Controller::St7789,
+                    Controller::Ili9341 => crate::display::Controller::Ili9341,
+                };
+                if let Err(problem) =
+                    crate::display::spi::Panel::new(controller, s.width as u32, s.height as u32)
+                {
+                    return invalid("display.width", problem);
+                }
+            }
             DisplayConfig::Png(p) if p.width == 0 || p.height == 0 => {
                 return invalid("display.width", "width and height must be positive".into())
+            }
+            DisplayConfig::Png(p)
+                if p.width > crate::display::png::MAX_SIDE
+                    || p.height > crate::display::png::MAX_SIDE =>
+            {
+                return invalid(
+                    "display.width",
+                    format!(
+                        "a {}x{} screen is not possible (1..={} each side)",
+                        p.width,
+                        p.height,
+                        crate::display::png::MAX_SIDE
+                    ),
+                )
             }
             _ => {}
         }

@@ -158,7 +158,10 @@ fn respond(
             session.draw(&u.features, &u.source, seed)
         }
         (None, Some(u)) => {
-            u.seed += 1;
+            u.seed = u
+                .seed
+                .checked_add(1)
+                .ok_or(Problem::NoNextSeed { last: u.seed })?;
             log::info!("tap: the same words again with seed {}", u.seed);
             session.draw(&u.features, &u.source, u.seed)
         }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod devices;
 pub mod handheld;
 pub mod kiosk;
+pub mod probe;
 pub mod recording;
 pub mod session;
 

@@ -40,6 +40,9 @@ pub enum Problem {
     Infer(#[from] InferError),
     #[error("push-to-talk: {0}")]
     Button(String),
+    /// A redraw after the largest seed: wrapping to 0 would repeat the first picture unasked.
+    #[error("Seed {last} was the last one for these words. Describe the bird again.")]
+    NoNextSeed { last: u64 },
 }
 
 impl From<InputError> for Problem {

@@ -113,6 +113,18 @@ impl MicrophoneSource {
         })
     }
 
+    /// The configuration recording would use, found without starting a stream (`run --check`).
+    pub fn probe(&self) -> Result<String, AudioError> {
+        let config = self.choose_config()?;
+        Ok(format!(
+            "audio: {}: {} Hz, {} channel(s), {}",
+            self.name,
+            config.sample_rate(),
+            config.channels(),
+            config.sample_format()
+        ))
+    }
+
     fn fail(&self, message: impl std::fmt::Display) -> AudioError {
         AudioError::Device {
             device: self.name.clone(),

@@ -15,7 +15,7 @@ pub use framebuffer::{Bitfield, FramebufferDisplay, FramebufferGeometry};
 pub use png::PngDisplay;
 pub use render::draw_screen;
 pub use screen::Screen;
-pub use sheet::{contact_sheet, label_from_file_name, Cell};
+pub use sheet::{check_sheet, contact_sheet, label_from_file_name, Cell};
 pub use spi::{ChunkedSpi, Controller, SpiConfig, SpiDisplay};
 
 /// Why a screen could not be shown (the panel's own error, described).

@@ -18,17 +18,55 @@ pub struct Cell {
 const GAP: u32 = 8;
 const LABEL_HEIGHT: u32 = 14;
 
+/// Largest side of a sheet (as of a PNG screen): anything bigger is a mistake in the options.
+pub const MAX_SHEET_SIDE: u64 = 8192;
+/// Smallest cell that still shows a picture and a few letters of its label.
+pub const MIN_CELL: u32 = 16;
+
+/// Width and height of the sheet `contact_sheet` draws for `cells` pictures (in u64: the
+/// options come from a command line and are checked against [`MAX_SHEET_SIDE`] with this).
+pub fn sheet_size(cells: usize, columns: usize, side: u32, titled: bool) -> (u64, u64) {
+    let columns = columns.clamp(1, cells.max(1)) as u64;
+    let rows = (cells as u64).div_ceil(columns);
+    let (gap, side) = (GAP as u64, side as u64);
+    let title_height = if titled {
+        (LABEL_HEIGHT + GAP) as u64
+    } else {
+        0
+    };
+    (
+        gap + columns * (side + gap),
+        gap + title_height + rows * (side + LABEL_HEIGHT as u64 + gap),
+    )
+}
+
+/// Refuses options that would make a sheet too large (or cells too small), before any
+/// picture is drawn.
+pub fn check_sheet(cells: usize, columns: usize, side: u32) -> Result<(), String> {
+    if side < MIN_CELL {
+        return Err(format!("--cell {side} is too small (at least {MIN_CELL})"));
+    }
+    let (w, h) = sheet_size(cells, columns, side, true);
+    if w > MAX_SHEET_SIDE || h > MAX_SHEET_SIDE {
+        return Err(format!(
+            "{cells} pictures, {columns} wide, at --cell {side} make a {w}x{h} sheet; at most \
+             {MAX_SHEET_SIDE} pixels a side (use a smaller --cell or another --columns)"
+        ));
+    }
+    Ok(())
+}
+
 /// Lays `cells` out `columns` wide, each picture scaled to `side` with a Catmull–Rom filter.
+/// The size must have passed [`check_sheet`].
 pub fn contact_sheet(cells: &[Cell], columns: usize, side: u32, title: &str) -> RgbImage {
+    let (width, height) = sheet_size(cells.len(), columns, side, !title.is_empty());
+    let (width, height) = (width as u32, height as u32);
     let columns = columns.clamp(1, cells.len().max(1)) as u32;
-    let rows = (cells.len() as u32).div_ceil(columns);
     let title_height = if title.is_empty() {
         0
     } else {
         LABEL_HEIGHT + GAP
     };
-    let width = GAP + columns * (side + GAP);
-    let height = GAP + title_height + rows * (side + LABEL_HEIGHT + GAP);
     let mut canvas = RgbCanvas::new(width, height, Rgb888::WHITE);
     let ink = MonoTextStyle::new(&FONT_6X10, Rgb888::BLACK);
     if !title.is_empty() {
@@ -102,5 +140,15 @@ mod tests {
             label_from_file_name(std::path::Path::new("x/yellow_body_black_wings.wav")),
             "yellow body black wings"
         );
+    }
+
+    #[test]
+    fn oversized_sheets_are_refused_before_drawing() {
+        assert!(check_sheet(9, 3, 192).is_ok());
+        let e = check_sheet(3, 3, 100_000).unwrap_err();
+        assert!(e.contains("make a 300032x100052 sheet"), "{e}");
+        assert!(check_sheet(1, 1, u32::MAX).is_err());
+        assert!(check_sheet(100_000, 1, 64).is_err());
+        assert!(check_sheet(2, 2, 4).unwrap_err().contains("too small"));
     }
 }

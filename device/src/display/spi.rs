@@ -407,20 +407,15 @@ pub fn find_gpio_chip(
 
 #[cfg(target_os = "linux")]
 impl SpiDisplay<'static, linux_embedded_hal::SpidevDevice, linux_embedded_hal::CdevPin> {
-    /// Opens the panel described by `config` on this board: the spidev device, and DC, reset
-    /// and backlight on the GPIO chip with the configured label.
-    pub fn open(config: &SpiConfig) -> Result<Self, DisplayError> {
-        use linux_embedded_hal::gpio_cdev::LineRequestFlags;
+    /// The spidev device, opened and set to the configured speed and mode (ioctls only:
+    /// nothing is sent).
+    fn open_spidev(
+        config: &SpiConfig,
+        device: &str,
+    ) -> Result<linux_embedded_hal::SpidevDevice, DisplayError> {
         use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
-        use linux_embedded_hal::{CdevPin, Delay, SpidevDevice};
+        use linux_embedded_hal::SpidevDevice;
 
-        let device = format!(
-            "{} on {}",
-            config.controller.name(),
-            config.spidev.display()
-        );
-        let panel = Panel::new(config.controller, config.width, config.height)
-            .map_err(|m| DisplayError::new(&device, m))?;
         let mode = match config.spi_mode {
             0 => SpiModeFlags::SPI_MODE_0,
             1 => SpiModeFlags::SPI_MODE_1,
@@ -428,14 +423,14 @@ impl SpiDisplay<'static, linux_embedded_hal::SpidevDevice, linux_embedded_hal::C
             3 => SpiModeFlags::SPI_MODE_3,
             m => {
                 return Err(DisplayError::new(
-                    &device,
+                    device,
                     format!("SPI mode {m} does not exist (0..=3)"),
                 ))
             }
         };
         let mut spi = SpidevDevice::open(&config.spidev).map_err(|e| {
             DisplayError::new(
-                &device,
+                device,
                 format!(
                     "cannot open {}: {e} (is SPI enabled, e.g. dtparam=spi=on on a Pi?)",
                     config.spidev.display()
@@ -451,13 +446,67 @@ impl SpiDisplay<'static, linux_embedded_hal::SpidevDevice, linux_embedded_hal::C
         )
         .map_err(|e| {
             DisplayError::new(
-                &device,
+                device,
                 format!(
-                    "cannot set {} Hz, mode {}: {e}",
-                    config.speed_hz, config.spi_mode
+                    "cannot set {} Hz, mode {} on {}: {e} (is it an SPI device?)",
+                    config.speed_hz,
+                    config.spi_mode,
+                    config.spidev.display()
                 ),
             )
         })?;
+        Ok(spi)
+    }
+
+    /// What [`SpiDisplay::open`] would open, checked without sending anything to the panel or
+    /// taking its lines: the panel size, the spidev device (opened and configured), the GPIO
+    /// chip, and that DC, reset and backlight exist and are free.
+    pub fn probe(config: &SpiConfig) -> Result<String, DisplayError> {
+        use crate::input::gpio::{check_line, ChipLines};
+
+        let device = format!(
+            "{} on {}",
+            config.controller.name(),
+            config.spidev.display()
+        );
+        let panel = Panel::new(config.controller, config.width, config.height)
+            .map_err(|m| DisplayError::new(&device, m))?;
+        drop(Self::open_spidev(config, &device)?);
+        let mut chip = find_gpio_chip(std::path::Path::new("/dev"), &config.gpio_chip)
+            .map_err(|m| DisplayError::new(&device, m))?;
+        let lines = [
+            ("DC", Some(config.dc)),
+            ("reset", config.reset),
+            ("backlight", config.backlight),
+        ];
+        for (role, line) in lines {
+            if let Some(line) = line {
+                check_line(&mut chip, line, role).map_err(|m| DisplayError::new(&device, m))?;
+            }
+        }
+        Ok(format!(
+            "display: {device}, {}x{} at {} Hz, lines on {}",
+            panel.width,
+            panel.height,
+            config.speed_hz,
+            chip.describe()
+        ))
+    }
+
+    /// Opens the panel described by `config` on this board: the spidev device, and DC, reset
+    /// and backlight on the GPIO chip with the configured label.
+    pub fn open(config: &SpiConfig) -> Result<Self, DisplayError> {
+        use linux_embedded_hal::gpio_cdev::LineRequestFlags;
+        use linux_embedded_hal::{CdevPin, Delay};
+
+        let device = format!(
+            "{} on {}",
+            config.controller.name(),
+            config.spidev.display()
+        );
+        let panel = Panel::new(config.controller, config.width, config.height)
+            .map_err(|m| DisplayError::new(&device, m))?;
+        let spi = Self::open_spidev(config, &device)?;
         let mut chip = find_gpio_chip(std::path::Path::new("/dev"), &config.gpio_chip)
             .map_err(|m| DisplayError::new(&device, m))?;
         let mut line = |offset: u32, role: &str, level: u8| -> Result<CdevPin, DisplayError> {

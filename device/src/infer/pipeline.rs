@@ -7,15 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use s2i_shared::bundle::{Dim, Manifest, Precision, Role};
+use s2i_shared::bundle::{Manifest, ModelFile, Precision, Role, TensorSpec, MANIFEST_FILE};
 use s2i_shared::frontend::{Features, Frontend};
 use s2i_shared::noise::gaussian;
 use tract_onnx::prelude::*;
 
-use super::bundle::{BundleError, LoadedBundle};
-
-/// The speech encoder input that marks padding (bundles exported since fixed-length plans).
-pub const FRAME_MASK_INPUT: &str = "frame_mask";
+use super::bundle::{datum_type, spec_shape, BundleError, LoadedBundle};
+use super::contract::{check_shapes, Hyper, FRAME_MASK_INPUT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
@@ -235,11 +233,23 @@ impl Encoder {
 pub struct Pipeline {
     pub manifest: Manifest,
     pub precision: Precision,
+    /// Where the bundle is (errors name its files).
+    dir: PathBuf,
     encoder: Encoder,
     stages: Vec<Network>,
+    n_mels: usize,
     min_frames: usize,
     z_dim: usize,
     sampled_condition: Option<usize>,
+}
+
+/// What [`Pipeline::dry_run`] ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    /// Frames of (zero) features the speech encoder was given.
+    pub frames: usize,
+    /// Side of each stage's picture.
+    pub sides: Vec<u32>,
 }
 
 fn optimise(model: InferenceModel, path: &Path) -> Result<Plan, InferError> {
@@ -250,18 +260,6 @@ fn optimise(model: InferenceModel, path: &Path) -> Result<Plan, InferError> {
         .map_err(|e| InferError::Plan {
             path: path.to_path_buf(),
             problem: format!("tract cannot plan this model: {e:#}"),
-        })
-}
-
-fn hyper_usize(manifest: &Manifest, dir: &Path, key: &str) -> Result<usize, InferError> {
-    manifest
-        .hyper_parameters
-        .get(key)
-        .and_then(|v| v.as_u64())
-        .map(|v| v as usize)
-        .ok_or_else(|| InferError::Plan {
-            path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
-            problem: format!("hyper_parameters.{key} is missing or not a number"),
         })
 }
 
@@ -277,84 +275,76 @@ impl Pipeline {
         frontend: &Frontend,
         precision: Precision,
     ) -> Result<Self, InferError> {
-        let bundle = LoadedBundle::open(dir, frontend)?;
-        if !bundle
-            .manifest
-            .files
-            .iter()
-            .any(|f| f.precision == precision)
-        {
-            return Err(InferError::Plan {
-                path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
-                problem: format!(
-                    "the bundle has no {} networks (export it with --int8)",
-                    precision.name()
-                ),
-            });
-        }
+        Self::from_bundle(&LoadedBundle::open(dir, frontend)?, frontend, precision)
+    }
+
+    /// Plans the networks of `precision` of a bundle already opened: the hyper-parameters and
+    /// the shapes that chain the networks are checked first ([`super::contract`]).
+    pub fn from_bundle(
+        bundle: &LoadedBundle,
+        frontend: &Frontend,
+        precision: Precision,
+    ) -> Result<Self, InferError> {
+        let dir = &bundle.dir;
         let manifest = bundle.manifest.clone();
+        let contract = |problem: String| InferError::Plan {
+            path: dir.join(MANIFEST_FILE),
+            problem,
+        };
+        if !manifest.files.iter().any(|f| f.precision == precision) {
+            return Err(contract(format!(
+                "the bundle has no {} networks (export it with --int8)",
+                precision.name()
+            )));
+        }
+        let hyper = Hyper::from_manifest(&manifest, frontend.config()).map_err(contract)?;
+        check_shapes(&manifest, precision, &hyper, frontend.config()).map_err(contract)?;
+        let n_mels = frontend.config().n_mels;
         let mut encoder = None;
         let mut stages: Vec<(u8, Network)> = Vec::new();
-        for ((role, model), file) in bundle.models.into_iter().zip(&manifest.files) {
+        for ((role, model), file) in bundle.models.iter().zip(&manifest.files) {
             if file.precision != precision {
                 continue;
             }
+            let model = model.clone();
             let path = dir.join(&file.path);
             let masked = file.inputs.iter().any(|t| t.name == FRAME_MASK_INPUT);
             match role {
                 Role::SpeechEncoder if masked => {
-                    let n_mels = match file.inputs[0].shape.get(1) {
-                        Some(Dim::Fixed(n)) => *n as usize,
-                        _ => {
-                            return Err(InferError::Plan {
-                                path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
-                                problem: format!(
-                                    "{}: the encoder's features need a fixed mel-band count",
-                                    file.path
-                                ),
-                            })
-                        }
-                    };
-                    encoder = Some(Encoder::Padded(Box::new(PaddedEncoder::new(
-                        model, path, n_mels,
-                    )?)));
+                    let padded = PaddedEncoder::new(model, path.clone(), n_mels)?;
+                    let plan = padded.last_plan().expect("a length is planned at load");
+                    planned_outputs_match(&plan, file, &path)?;
+                    encoder = Some(Encoder::Padded(Box::new(padded)));
                 }
                 Role::SpeechEncoder => {
-                    encoder = Some(Encoder::Symbolic(Network::planned(model, path)?))
+                    let network = Network::planned(model, path)?;
+                    planned_outputs_match(&network.plan, file, &network.path)?;
+                    encoder = Some(Encoder::Symbolic(network))
                 }
-                other => stages.push((other.stage().unwrap_or(0), Network::planned(model, path)?)),
+                other => {
+                    let network = Network::planned(model, path)?;
+                    planned_outputs_match(&network.plan, file, &network.path)?;
+                    stages.push((other.stage().unwrap_or(0), network))
+                }
             }
         }
         stages.sort_by_key(|(k, _)| *k);
-        let encoder = encoder.ok_or_else(|| InferError::Plan {
-            path: dir.to_path_buf(),
-            problem: format!("the bundle has no {} speech encoder", precision.name()),
+        let encoder = encoder.ok_or_else(|| {
+            contract(format!(
+                "the bundle has no {} speech encoder",
+                precision.name()
+            ))
         })?;
-        let generator = manifest
-            .hyper_parameters
-            .get("generator")
-            .cloned()
-            .unwrap_or_default();
-        let z_dim = generator["z_dim"]
-            .as_u64()
-            .ok_or_else(|| InferError::Plan {
-                path: dir.join(s2i_shared::bundle::MANIFEST_FILE),
-                problem: "hyper_parameters.generator.z_dim is missing".into(),
-            })? as usize;
-        let sampled_condition = (manifest
-            .hyper_parameters
-            .get("condition")
-            .and_then(|c| c.as_str())
-            == Some("sample"))
-        .then(|| generator["condition_dim"].as_u64().unwrap_or(0) as usize);
         Ok(Self {
             precision,
-            min_frames: hyper_usize(&manifest, dir, "min_frames")?,
+            dir: dir.clone(),
+            min_frames: hyper.min_frames,
             manifest,
             encoder,
             stages: stages.into_iter().map(|(_, n)| n).collect(),
-            z_dim,
-            sampled_condition,
+            n_mels,
+            z_dim: hyper.z_dim,
+            sampled_condition: hyper.sampled_condition,
         })
     }
 
@@ -479,6 +469,24 @@ impl Pipeline {
             )));
         }
         let embedding = self.embed(features, source)?;
+        let mut images = Vec::with_capacity(last);
+        self.run_stages(embedding, seed, last, |k, outputs, elapsed| {
+            let image = to_rgb(&outputs[0], k, elapsed)?;
+            on_stage(&image);
+            images.push(image);
+            Ok(())
+        })?;
+        Ok(images)
+    }
+
+    /// Runs stages 1..=`last` from an embedding, handing each stage's outputs to `each`.
+    fn run_stages(
+        &self,
+        embedding: TValue,
+        seed: u64,
+        last: usize,
+        mut each: impl FnMut(usize, &[TValue], Duration) -> Result<(), InferError>,
+    ) -> Result<(), InferError> {
         let noise = Tensor::from_shape(&[1, self.z_dim], &gaussian(self.z_dim, seed))
             .map_err(|e| InferError::Input(e.to_string()))?;
         let mut inputs: TVec<TValue> = tvec!(embedding, noise.into());
@@ -489,24 +497,160 @@ impl Pipeline {
                 .map_err(|e| InferError::Input(e.to_string()))?;
             inputs.push(eps.into());
         }
-        let mut images = Vec::with_capacity(last);
         let mut condition: Option<TValue> = None;
         for (i, stage) in self.stages[..last].iter().enumerate() {
             let k = i + 1;
             let start = Instant::now();
-            let mut out = run(stage, inputs, &format!("generator stage {k}"))?;
+            let out = run(stage, inputs, &format!("generator stage {k}"))?;
             let elapsed = start.elapsed();
-            if k == 1 {
-                condition = Some(out.remove(2));
+            let wanted = if k == 1 { 3 } else { 2 };
+            if out.len() < wanted {
+                return Err(InferError::Run {
+                    what: format!("generator stage {k} ({})", stage.path.display()),
+                    problem: format!("{} outputs, {wanted} expected", out.len()),
+                });
             }
-            let features = out.remove(1);
-            let image = to_rgb(&out.remove(0), k, elapsed)?;
-            on_stage(&image);
-            images.push(image);
-            inputs = tvec!(features, condition.clone().expect("stage 1 ran first"));
+            each(k, &out, elapsed)?;
+            if k == 1 {
+                condition = Some(out[2].clone());
+            }
+            inputs = tvec!(
+                out[1].clone(),
+                condition.clone().expect("stage 1 ran first")
+            );
         }
-        Ok(images)
+        Ok(())
     }
+
+    /// The manifest's entry for network `index` (0: the speech encoder, k: stage k).
+    fn file(&self, index: usize) -> Option<&ModelFile> {
+        let role = match index {
+            0 => Role::SpeechEncoder,
+            1 => Role::GeneratorStage1,
+            2 => Role::GeneratorStage2,
+            3 => Role::GeneratorStage3,
+            _ => return None,
+        };
+        self.manifest.file_for(role, self.precision)
+    }
+
+    /// Runs every network once at the bundle's own shapes (zero features of a 3 s utterance,
+    /// the noise of seed 0) and compares every output with the manifest: shape, element type,
+    /// finite values. A bundle that passes this draws pictures: `s2i check` and `run --check`
+    /// call it.
+    pub fn dry_run(&self) -> Result<DryRun, InferError> {
+        let frames = FIRST_PLANNED_FRAMES.max(self.min_frames);
+        let zeros = vec![0.0f32; self.n_mels * frames];
+        let x = Tensor::from_shape(&[1, self.n_mels, frames], &zeros)
+            .map_err(|e| InferError::Input(e.to_string()))?;
+        let encoded = self.encoder.run(x.into())?;
+        self.conforms(0, &encoded)?;
+        let embedding = encoded
+            .into_iter()
+            .next()
+            .expect("conforms checked the count");
+        let mut sides = Vec::new();
+        self.run_stages(embedding, 0, self.stages.len(), |k, outputs, _| {
+            self.conforms(k, outputs)?;
+            sides.push(outputs[0].shape()[2] as u32);
+            Ok(())
+        })?;
+        Ok(DryRun { frames, sides })
+    }
+
+    /// `outputs` of network `index` are what the manifest lists.
+    fn conforms(&self, index: usize, outputs: &[TValue]) -> Result<(), InferError> {
+        let file = self.file(index).ok_or_else(|| InferError::Plan {
+            path: self.dir.join(MANIFEST_FILE),
+            problem: format!("no {} file for network {index}", self.precision.name()),
+        })?;
+        let fail = |problem: String| InferError::Plan {
+            path: self.dir.join(&file.path),
+            problem: format!("a dry run at the bundle's own shapes: {problem}"),
+        };
+        if outputs.len() != file.outputs.len() {
+            return Err(fail(format!(
+                "{} outputs, the manifest lists {}",
+                outputs.len(),
+                file.outputs.len()
+            )));
+        }
+        for (spec, value) in file.outputs.iter().zip(outputs) {
+            if !matches_spec(spec, value) {
+                return Err(fail(format!(
+                    "output {} is {} {:?}, the manifest says {}",
+                    spec.name,
+                    format!("{:?}", value.datum_type()).to_lowercase(),
+                    value.shape(),
+                    spec_shape(spec)
+                )));
+            }
+            let finite = value
+                .to_plain_array_view::<f32>()
+                .map(|v| v.iter().all(|x| x.is_finite()))
+                .unwrap_or(false);
+            if !finite {
+                return Err(fail(format!(
+                    "output {} holds values that are not finite numbers",
+                    spec.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The outputs tract derived when planning (every input's shape is known then) are the ones the
+/// manifest lists: a manifest cannot promise a picture size the network does not draw.
+fn planned_outputs_match(plan: &Plan, file: &ModelFile, path: &Path) -> Result<(), InferError> {
+    use s2i_shared::bundle::Dim;
+    let model = plan.model();
+    for (i, spec) in file.outputs.iter().enumerate() {
+        let fact = model.output_fact(i).map_err(|e| InferError::Plan {
+            path: path.to_path_buf(),
+            problem: format!("output {}: {e}", spec.name),
+        })?;
+        let same_rank = fact.shape.len() == spec.shape.len();
+        let fits = same_rank
+            && fact.datum_type == datum_type(spec.dtype)
+            && spec
+                .shape
+                .iter()
+                .zip(fact.shape.iter())
+                .all(|(d, have)| match *d {
+                    Dim::Fixed(n) => have.as_i64().and_then(|h| u64::try_from(h).ok()) == Some(n),
+                    // A named axis may stay symbolic, or take the length it was planned for.
+                    Dim::Symbol(_) => true,
+                });
+        if !fits {
+            return Err(InferError::Plan {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "output {} is {} [{}] once planned; the manifest says {}",
+                    spec.name,
+                    format!("{:?}", fact.datum_type).to_lowercase(),
+                    fact.shape
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    spec_shape(spec)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A tensor of the manifest's element type and shape (named dimensions match any size).
+fn matches_spec(spec: &TensorSpec, value: &TValue) -> bool {
+    use s2i_shared::bundle::Dim;
+    value.datum_type() == datum_type(spec.dtype)
+        && value.shape().len() == spec.shape.len()
+        && spec.shape.iter().zip(value.shape()).all(|(d, &n)| match d {
+            Dim::Fixed(f) => *f == n as u64,
+            Dim::Symbol(_) => true,
+        })
 }
 
 fn run(network: &Network, inputs: TVec<TValue>, what: &str) -> Result<TVec<TValue>, InferError> {

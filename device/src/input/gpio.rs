@@ -70,6 +70,58 @@ pub fn find_chip(label: &str) -> Result<Chip, InputError> {
     })
 }
 
+/// What a check needs to know of a GPIO chip: one on the board ([`Chip`]), or one described in
+/// a test.
+pub trait ChipLines {
+    /// "/dev/gpiochip0 (\"pinctrl-bcm2711\")", for messages.
+    fn describe(&self) -> String;
+    fn line_count(&self) -> u32;
+    /// Who holds `line`, if anyone: a kernel driver or another program (a running s2i).
+    fn holder(&mut self, line: u32) -> Result<Option<String>, String>;
+}
+
+impl ChipLines for Chip {
+    fn describe(&self) -> String {
+        format!("{} (\"{}\")", self.path().display(), self.label())
+    }
+
+    fn line_count(&self) -> u32 {
+        self.num_lines()
+    }
+
+    fn holder(&mut self, line: u32) -> Result<Option<String>, String> {
+        let info = self
+            .get_line(line)
+            .and_then(|l| l.info())
+            .map_err(|e| e.to_string())?;
+        Ok(info.is_used().then(|| match info.consumer() {
+            Some(c) if !c.is_empty() => format!("\"{c}\""),
+            _ if info.is_kernel() => "the kernel".to_string(),
+            _ => "another program".to_string(),
+        }))
+    }
+}
+
+/// Line `line` exists on `chip` and nobody holds it: what `run --check` asks of every line a
+/// configuration names, without requesting (and so without driving) it. `role` says what the
+/// line is for ("button", "DC", …).
+pub fn check_line(chip: &mut dyn ChipLines, line: u32, role: &str) -> Result<(), String> {
+    let count = chip.line_count();
+    if line >= count {
+        return Err(format!(
+            "{role} line {line} does not exist: {} has lines 0..{count}",
+            chip.describe()
+        ));
+    }
+    match chip.holder(line)? {
+        None => Ok(()),
+        Some(holder) => Err(format!(
+            "{role} line {line} of {} is in use by {holder}",
+            chip.describe()
+        )),
+    }
+}
+
 type RawEdge = Result<(bool, Instant), String>;
 
 pub struct GpioButton {
@@ -139,6 +191,17 @@ impl GpioButton {
     pub fn device(&self) -> &str {
         &self.device
     }
+
+    /// What [`GpioButton::open`] would open, checked without taking the line: the chip with
+    /// this label exists and the line exists and is free.
+    pub fn probe(chip_label: &str, line: u32) -> Result<String, InputError> {
+        let mut chip = find_chip(chip_label)?;
+        check_line(&mut chip, line, "button").map_err(|message| InputError::Device {
+            device: format!("GPIO chip \"{chip_label}\""),
+            message,
+        })?;
+        Ok(format!("button: line {line} of {}", chip.describe()))
+    }
 }
 
 impl Button for GpioButton {
@@ -195,6 +258,36 @@ impl std::fmt::Display for ChipInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chip as a test describes it: 54 lines, line 4 held by another program.
+    struct FakeChip;
+
+    impl ChipLines for FakeChip {
+        fn describe(&self) -> String {
+            "/dev/gpiochip0 (\"pinctrl-bcm2711\")".into()
+        }
+        fn line_count(&self) -> u32 {
+            54
+        }
+        fn holder(&mut self, line: u32) -> Result<Option<String>, String> {
+            Ok((line == 4).then(|| "\"s2i push-to-talk\"".to_string()))
+        }
+    }
+
+    #[test]
+    fn lines_are_checked_without_being_taken() {
+        assert_eq!(check_line(&mut FakeChip, 17, "button"), Ok(()));
+        assert_eq!(
+            check_line(&mut FakeChip, 9999, "button").unwrap_err(),
+            "button line 9999 does not exist: /dev/gpiochip0 (\"pinctrl-bcm2711\") has lines 0..54"
+        );
+        assert_eq!(
+            check_line(&mut FakeChip, 4, "DC").unwrap_err(),
+            "DC line 4 of /dev/gpiochip0 (\"pinctrl-bcm2711\") is in use by \"s2i push-to-talk\""
+        );
+        let e = GpioButton::probe("no-such-gpio-controller", 9999).unwrap_err();
+        assert!(e.to_string().contains("no-such-gpio-controller"), "{e}");
+    }
 
     #[test]
     fn a_missing_chip_is_named_with_the_chips_that_are_there() {

@@ -6,10 +6,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::frontend::{Frontend, FrontendConfig};
+use crate::input_file::{open_regular, read_bounded, Links, OpenError};
 
 /// Manifest format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Largest manifest read (a real one is a few KB: a file list and figures).
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+/// Largest model file read (the paper preset's networks are a few tens of MB; a board has to
+/// hold every file of one precision in memory at once).
+pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +153,18 @@ pub enum ManifestError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A link, a device, a FIFO or a folder where a bundle file should be: refused before it
+    /// is read.
+    #[error("{path}: {problem}; a bundle holds regular files only, inside its folder")]
+    NotAFile { path: PathBuf, problem: OpenError },
+    /// A manifest or model file larger than the board reads.
+    #[error("{path}: {size} bytes, more than the {limit} bytes a bundle's {what} may have")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+        what: &'static str,
+    },
     #[error("{path}: not a valid manifest: {source}")]
     Parse {
         path: PathBuf,
@@ -184,7 +202,10 @@ fn is_sha256_hex(s: &str) -> bool {
 
 /// Lower-case hex SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_reader(std::fs::File::open(path)?)
+}
+
+fn sha256_reader(mut file: impl Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -194,11 +215,59 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Turns a refusal to open a bundle file into the manifest's error for it: `missing` when the
+/// file cannot be read at all.
+fn bundle_file_error(
+    path: PathBuf,
+    e: OpenError,
+    missing: impl FnOnce(PathBuf, std::io::Error) -> ManifestError,
+) -> ManifestError {
+    let what = if path.ends_with(MANIFEST_FILE) {
+        "manifest"
+    } else {
+        "model file"
+    };
+    match e {
+        OpenError::Io(source) => missing(path, source),
+        OpenError::TooLarge { size, limit } => ManifestError::TooLarge {
+            path,
+            size,
+            limit,
+            what,
+        },
+        problem => ManifestError::NotAFile { path, problem },
+    }
+}
+
+/// `bundle/relative` when every folder between the two is a real folder (not a link): a
+/// manifest's paths name files of the bundle itself, wherever the bundle folder is.
+fn inside(bundle: &Path, relative: &str) -> Result<PathBuf, ManifestError> {
+    let mut path = bundle.to_path_buf();
+    let components: Vec<_> = Path::new(relative).components().collect();
+    for (i, c) in components.iter().enumerate() {
+        path.push(c);
+        if i + 1 == components.len() {
+            break;
+        }
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            if !meta.is_dir() {
+                let problem = if meta.file_type().is_symlink() {
+                    OpenError::Symlink(std::fs::read_link(&path).ok())
+                } else {
+                    OpenError::Special(crate::input_file::describe(meta.file_type()))
+                };
+                return Err(ManifestError::NotAFile { path, problem });
+            }
+        }
+    }
+    Ok(path)
 }
 
 impl Manifest {
@@ -206,9 +275,15 @@ impl Manifest {
     /// [`Manifest::verify_files`]).
     pub fn read(bundle: &Path) -> Result<Self, ManifestError> {
         let path = bundle.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+        let bytes = read_bounded(&path, Links::Refuse, MAX_MANIFEST_BYTES).map_err(|e| {
+            bundle_file_error(path.clone(), e, |path, source| ManifestError::Read {
+                path,
+                source,
+            })
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ManifestError::Invalid {
             path: path.clone(),
-            source,
+            problem: "the manifest is not UTF-8 text".into(),
         })?;
         Self::parse(&text, &path)
     }
@@ -340,21 +415,69 @@ impl Manifest {
         Ok(())
     }
 
-    /// Checks every listed file exists and has the recorded SHA-256.
+    /// Checks every listed file is a regular file of the bundle (no link, device or pipe,
+    /// at most [`MAX_MODEL_BYTES`]) with the recorded SHA-256.
     pub fn verify_files(&self, bundle: &Path) -> Result<(), ManifestError> {
         for f in &self.files {
-            let path = bundle.join(&f.path);
-            let actual = sha256_file(&path).map_err(|source| ManifestError::MissingFile {
+            let (path, file) = Self::open_file(bundle, f)?;
+            let actual = sha256_reader(file).map_err(|source| ManifestError::MissingFile {
                 path: path.clone(),
                 source,
             })?;
-            if actual != f.sha256 {
-                return Err(ManifestError::HashMismatch {
-                    path,
-                    expected: f.sha256.clone(),
-                    actual,
-                });
-            }
+            Self::compare_hash(path, f, actual)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of one listed file, read once and checked against its SHA-256: what is then
+    /// parsed is exactly what was verified.
+    pub fn read_file(&self, bundle: &Path, f: &ModelFile) -> Result<Vec<u8>, ManifestError> {
+        let (path, file) = Self::open_file(bundle, f)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_MODEL_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| ManifestError::MissingFile {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(ManifestError::TooLarge {
+                path,
+                size: bytes.len() as u64,
+                limit: MAX_MODEL_BYTES,
+                what: "model file",
+            });
+        }
+        Self::compare_hash(path, f, hex(&Sha256::digest(&bytes)))?;
+        Ok(bytes)
+    }
+
+    fn open_file(bundle: &Path, f: &ModelFile) -> Result<(PathBuf, std::fs::File), ManifestError> {
+        let path = inside(bundle, &f.path)?;
+        let (file, size) = open_regular(&path, Links::Refuse).map_err(|e| {
+            bundle_file_error(path.clone(), e, |path, source| ManifestError::MissingFile {
+                path,
+                source,
+            })
+        })?;
+        if size > MAX_MODEL_BYTES {
+            return Err(ManifestError::TooLarge {
+                path,
+                size,
+                limit: MAX_MODEL_BYTES,
+                what: "model file",
+            });
+        }
+        Ok((path, file))
+    }
+
+    fn compare_hash(path: PathBuf, f: &ModelFile, actual: String) -> Result<(), ManifestError> {
+        if actual != f.sha256 {
+            return Err(ManifestError::HashMismatch {
+                path,
+                expected: f.sha256.clone(),
+                actual,
+            });
         }
         Ok(())
     }

@@ -10,5 +10,6 @@ mod manifest;
 
 pub use manifest::{
     sha256_file, DType, Dim, FrontendStamp, Manifest, ManifestError, ModelFile, Precision,
-    Provenance, Role, TensorSpec, FORMAT_VERSION, MANIFEST_FILE,
+    Provenance, Role, TensorSpec, FORMAT_VERSION, MANIFEST_FILE, MAX_MANIFEST_BYTES,
+    MAX_MODEL_BYTES,
 };

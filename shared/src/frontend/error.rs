@@ -15,12 +15,17 @@ pub struct FrontendError {
 pub enum Problem {
     #[error("the file is empty")]
     Empty,
+    /// A FIFO, a device, a directory: refused by its kind before anything is read.
+    #[error("{0}, not a regular file")]
+    NotRegular(&'static str),
     #[error("not a RIFF/WAVE file ({0})")]
     NotWav(String),
     #[error("unsupported wav encoding: {0}; use 8/16/24/32-bit PCM or 32-bit float")]
     UnsupportedEncoding(String),
     #[error("the wav header declares zero channels")]
     ZeroChannels,
+    #[error("the wav header declares {channels} channels; at most {limit} are read")]
+    TooManyChannels { channels: u16, limit: u16 },
     #[error("truncated data chunk: the header declares {declared} samples but only {read} could be read")]
     Truncated { declared: u64, read: u64 },
     #[error("sample {index} is not a finite number")]

@@ -3,12 +3,23 @@
 //! 8/16/24/32-bit PCM and 32-bit float are accepted. Wider PCM is rounded to 16 bits (half
 //! up), float is scaled by 2^15 and rounded half to even by bit manipulation (no float rounding
 //! functions, which may call libm on some targets), and channels are averaged with integer
-//! rounding. The declared duration is checked against the limit before any sample is read.
+//! rounding.
+//!
+//! A header is a claim, not a fact: the channel count, the rate and the declared duration are
+//! checked against what the front end can use before any sample is read, memory is reserved for
+//! at most the mono result of the longest accepted recording, and channels are mixed frame by
+//! frame as the samples stream in.
 
 use std::io::Read;
 use std::path::Path;
 
-use super::error::{FrontendError, Problem};
+use super::config::SUPPORTED_INPUT_RATES;
+use super::error::{FrontendError, Problem, SupportedRates};
+use crate::input_file::{open_regular, Links, OpenError};
+
+/// Most channels read (a 7.1 file has 8, a microphone array a few more). With the duration
+/// limit it bounds the bytes one file makes the reader go through.
+pub const MAX_CHANNELS: u16 = 32;
 
 /// Mono 16-bit audio at its original rate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +38,20 @@ impl Audio {
 }
 
 /// Reads a wav file. `max_duration_ms` bounds the declared length (a 10-minute recording is
-/// refused before it is read into memory).
+/// refused before it is read into memory). Anything but a regular file (a FIFO, a device, a
+/// directory) is refused by its kind.
 pub fn read_wav_file(path: &Path, max_duration_ms: u32) -> Result<Audio, FrontendError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| FrontendError::new(&name, Problem::Io(e)))?;
-    let len = file
-        .metadata()
-        .map_err(|e| FrontendError::new(&name, Problem::Io(e)))?
-        .len();
+    let (file, len) = open_regular(path, Links::Follow).map_err(|e| {
+        FrontendError::new(
+            &name,
+            match e {
+                OpenError::Io(e) => Problem::Io(e),
+                OpenError::Special(kind) => Problem::NotRegular(kind),
+                other => Problem::Io(std::io::Error::other(other.to_string())),
+            },
+        )
+    })?;
     if len == 0 {
         return Err(FrontendError::new(name, Problem::Empty));
     }
@@ -60,10 +77,23 @@ fn read_wav<R: Read>(reader: R, name: &str, max_duration_ms: u32) -> Result<Audi
     if spec.channels == 0 {
         return Err(fail(Problem::ZeroChannels));
     }
+    if spec.channels > MAX_CHANNELS {
+        return Err(fail(Problem::TooManyChannels {
+            channels: spec.channels,
+            limit: MAX_CHANNELS,
+        }));
+    }
     if spec.sample_rate == 0 {
         return Err(fail(Problem::NotWav(
             "the header declares a sample rate of 0".into(),
         )));
+    }
+    // Before the duration: at an absurd rate any number of samples is "short".
+    if !SUPPORTED_INPUT_RATES.contains(&spec.sample_rate) {
+        return Err(fail(Problem::UnsupportedRate {
+            rate: spec.sample_rate,
+            supported: SupportedRates,
+        }));
     }
     let frames = wav.duration() as u64;
     let actual_ms = frames * 1000 / spec.sample_rate as u64;
@@ -73,23 +103,21 @@ fn read_wav<R: Read>(reader: R, name: &str, max_duration_ms: u32) -> Result<Audi
             limit_ms: max_duration_ms,
         }));
     }
-    let channels = spec.channels as usize;
     let declared = wav.len() as u64;
-    let mut interleaved: Vec<i32> = Vec::with_capacity(declared as usize);
+    // `frames` is now at most the limit at 48 kHz: a bounded reservation.
+    let mut mix = Downmix::new(spec.channels, frames as usize);
     match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             for s in wav.into_samples::<i32>() {
-                let s = s.map_err(|e| fail(sample_problem(e, declared, interleaved.len())))?;
-                interleaved.push(pcm_to_i16(s, bits) as i32);
+                let s = s.map_err(|e| fail(sample_problem(e, declared, mix.read)))?;
+                mix.push(pcm_to_i16(s, bits));
             }
         }
         (hound::SampleFormat::Float, 32) => {
             for s in wav.into_samples::<f32>() {
-                let s = s.map_err(|e| fail(sample_problem(e, declared, interleaved.len())))?;
-                let v = f32_to_i16(s).ok_or(Problem::NonFiniteSample {
-                    index: interleaved.len() as u64,
-                });
-                interleaved.push(v.map_err(fail)? as i32);
+                let s = s.map_err(|e| fail(sample_problem(e, declared, mix.read)))?;
+                let v = f32_to_i16(s).ok_or(Problem::NonFiniteSample { index: mix.read });
+                mix.push(v.map_err(fail)?);
             }
         }
         (format, bits) => {
@@ -103,20 +131,55 @@ fn read_wav<R: Read>(reader: R, name: &str, max_duration_ms: u32) -> Result<Audi
             ))))
         }
     }
-    if (interleaved.len() as u64) < declared {
+    if mix.read < declared {
         return Err(fail(Problem::Truncated {
             declared,
-            read: interleaved.len() as u64,
+            read: mix.read,
         }));
     }
-    let samples = downmix(&interleaved, channels);
-    if samples.is_empty() {
+    if mix.samples.is_empty() {
         return Err(fail(Problem::NoSamples));
     }
     Ok(Audio {
         sample_rate: spec.sample_rate,
-        samples,
+        samples: mix.samples,
     })
+}
+
+/// Averages interleaved channels as they stream in, rounding half up; a trailing partial frame
+/// is dropped.
+struct Downmix {
+    channels: i64,
+    sum: i64,
+    in_frame: i64,
+    /// Interleaved samples pushed so far.
+    read: u64,
+    samples: Vec<i16>,
+}
+
+impl Downmix {
+    fn new(channels: u16, frames: usize) -> Self {
+        Self {
+            channels: channels as i64,
+            sum: 0,
+            in_frame: 0,
+            read: 0,
+            samples: Vec::with_capacity(frames),
+        }
+    }
+
+    fn push(&mut self, s: i16) {
+        self.read += 1;
+        self.sum += s as i64;
+        self.in_frame += 1;
+        if self.in_frame == self.channels {
+            let n = self.channels;
+            self.samples
+                .push((2 * self.sum + n).div_euclid(2 * n) as i16);
+            self.sum = 0;
+            self.in_frame = 0;
+        }
+    }
 }
 
 fn header_problem(e: hound::Error) -> Problem {
@@ -142,17 +205,11 @@ fn is_short_read(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes")
 }
 
-fn sample_problem(e: hound::Error, declared: u64, read: usize) -> Problem {
+fn sample_problem(e: hound::Error, declared: u64, read: u64) -> Problem {
     match e {
-        hound::Error::IoError(io) if is_short_read(&io) => Problem::Truncated {
-            declared,
-            read: read as u64,
-        },
+        hound::Error::IoError(io) if is_short_read(&io) => Problem::Truncated { declared, read },
         hound::Error::IoError(io) => Problem::Io(io),
-        hound::Error::UnfinishedSample => Problem::Truncated {
-            declared,
-            read: read as u64,
-        },
+        hound::Error::UnfinishedSample => Problem::Truncated { declared, read },
         other => Problem::NotWav(other.to_string()),
     }
 }
@@ -209,21 +266,6 @@ pub fn f32_to_i16(x: f32) -> Option<i16> {
     Some(v.clamp(i16::MIN as i64, i16::MAX as i64) as i16)
 }
 
-/// Averages interleaved channels, rounding half up; a trailing partial frame is dropped.
-fn downmix(interleaved: &[i32], channels: usize) -> Vec<i16> {
-    if channels == 1 {
-        return interleaved.iter().map(|&s| s as i16).collect();
-    }
-    let n = channels as i64;
-    interleaved
-        .chunks_exact(channels)
-        .map(|frame| {
-            let sum: i64 = frame.iter().map(|&s| s as i64).sum();
-            (2 * sum + n).div_euclid(2 * n) as i16
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,9 +305,16 @@ mod tests {
         assert_eq!(pcm_to_i16(-128, 8), -32768);
     }
 
+    fn downmix(interleaved: &[i16], channels: u16) -> Vec<i16> {
+        let mut mix = Downmix::new(channels, 0);
+        interleaved.iter().for_each(|&s| mix.push(s));
+        mix.samples
+    }
+
     #[test]
     fn downmix_rounds_the_mean() {
         assert_eq!(downmix(&[1, 2, -1, -2, 3, 3], 2), vec![2, -1, 3]);
         assert_eq!(downmix(&[1, 1, 2, 7, 7], 3), vec![1]);
+        assert_eq!(downmix(&[5, -7], 1), vec![5, -7]);
     }
 }

@@ -480,7 +480,7 @@ pub fn image_head(
     // [o, c, ky, kx] → [(ky, kx, o), c, 1, 1]; the bias joins the centre tap's outputs.
     let taps = w.permute([2, 3, 0, 1]).reshape([9 * out, inputs, 1, 1]);
     let tap_bias = Tensor::zeros([9, out], (Kind::Float, tch::Device::Cpu));
-    let _ = tap_bias.get(4).copy_(&bias);
+    tap_bias.get(4).copy_(&bias);
     let y = conv_f32(
         g,
         &format!("{hint}.taps"),

@@ -508,7 +508,7 @@ impl RdgTrainer {
             if cfg.ma_gp_weight > 0.0 {
                 let gp = matching_aware_penalty(&real_logits.cond, &real_in, &cond_in);
                 *penalty.get_or_insert(0.0) += check("gradient penalty", &gp)?;
-                loss = loss + gp * cfg.ma_gp_weight;
+                loss += gp * cfg.ma_gp_weight;
             }
             let size = cfg.image_size(i + 1);
             d_losses.push(check(&format!("D{size}"), &loss)?);

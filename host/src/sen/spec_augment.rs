@@ -104,7 +104,7 @@ impl SpeechAugment {
                 let t0 = rng.gen_range(0..=(t - w));
                 let _ = keep.narrow(1, t0, w).fill_(0.0);
             }
-            x = x * keep;
+            x *= keep;
             new_lengths.push(t);
             rows.push(x);
         }

@@ -1,5 +1,5 @@
 //! `s2i-host export`: trained SEN and RDG runs → a verified model bundle (the one contract
-//! between host and board, `../shared/design.md`). Files are written into a temporary sibling
+//! between host and board; the README's "Export: the model bundle"). Files are written into a temporary sibling
 //! folder, each ONNX graph is checked against tch under tract, the manifest is written last,
 //! and only then is the folder renamed into place: an interrupted export leaves no bundle.
 
